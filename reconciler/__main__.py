@@ -1,0 +1,7 @@
+"""``python -m reconciler`` runs the command line."""
+
+from __future__ import annotations
+
+from reconciler.cli import main
+
+raise SystemExit(main())
