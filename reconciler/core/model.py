@@ -140,7 +140,7 @@ class DesiredState:
     config_ignore: tuple[str, ...] = ()
     secret_paths: frozenset[Path] = frozenset()
     auth_files: tuple[DesiredAuthFile, ...] = ()
-    auth_policy: AuthFilesPolicy = AuthFilesPolicy()
+    auth_policy: AuthFilesPolicy = field(default_factory=AuthFilesPolicy)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,98 @@
+"""The plan: what apply would do, as data. ``make_plan(desired, live, options)`` is pure.
+
+Renderers (text, JSON, Markdown) and the executor are separate consumers of a ``Plan``. Actions
+come in the order apply runs them: the config first, then auth-file creates, updates, replaces,
+and deletes last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reconciler.core import auth_diff, config_diff, safety
+from reconciler.core.changes import Change, Write
+from reconciler.core.model import DesiredState, LiveState
+from reconciler.core.safety import Blocker, SafetyOptions
+
+CONFIG_NAME = "config.yaml"
+_OP_ORDER = {"update": 0, "create": 1, "replace": 3, "delete": 4}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One unit of work. ``kind`` is ``config`` or ``auth-file``."""
+
+    kind: str
+    name: str
+    op: str  # create | update | replace | delete
+    reason: str
+    changes: tuple[Change, ...] = ()
+    writes: tuple[Write, ...] = ()
+    restart_required: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    seed_key: bytes = b""
+    safety: SafetyOptions = field(default_factory=SafetyOptions)
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    blockers: tuple[Blocker, ...] = ()
+    unresolved: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether live differs from desired (exit 2 with --detailed-exitcode)."""
+        return bool(self.actions or self.unresolved)
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blockers)
+
+    def count(self, op: str) -> int:
+        return sum(1 for a in self.actions if a.op == op)
+
+    def auth_actions(self, op: str) -> list[Action]:
+        return [a for a in self.actions if a.kind == "auth-file" and a.op == op]
+
+    @property
+    def config_action(self) -> Action | None:
+        return next((a for a in self.actions if a.kind == "config"), None)
+
+
+def make_plan(desired: DesiredState, live: LiveState, options: PlanOptions) -> Plan:
+    """Compare desired and live state and decide what to do, under the safety rules."""
+    actions: list[Action] = []
+    blockers: list[Blocker] = []
+    if desired.config is not None:
+        cdiff = config_diff.diff_config(
+            desired.config,
+            live.config,
+            prune=desired.config_prune,
+            ignore=desired.config_ignore,
+        )
+        if cdiff.writes:
+            actions.append(
+                Action(
+                    "config",
+                    CONFIG_NAME,
+                    "update",
+                    "config differs from the desired state",
+                    tuple(cdiff.changes),
+                    tuple(cdiff.writes),
+                    cdiff.restart_keys,
+                )
+            )
+            blockers += safety.lockout_blockers(cdiff.writes, live.config, options.safety)
+    adiff = auth_diff.diff_auth_files(desired, live.auth_files, seed_key=options.seed_key)
+    ordered = sorted(adiff.actions, key=lambda a: (_OP_ORDER[a.op], a.name))
+    actions += [Action("auth-file", a.name, a.op, a.reason, a.changes) for a in ordered]
+    blockers += safety.auth_blockers(adiff, desired.auth_policy, options.safety)
+    return Plan(tuple(actions), tuple(blockers), tuple(adiff.unresolved))
