@@ -77,3 +77,20 @@ def mask_value(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_value(v) for v in value]
     return MASK
+
+
+def redact(path: Path, value: Any, *, secret_paths: Iterable[Path] = ()) -> Any:
+    """``value`` with every secret inside it (judged by its full path) replaced by ``MASK``."""
+    paths = tuple(secret_paths)
+    if is_secret_path(path, value, secret_paths=paths):
+        return mask_value(value)
+    if isinstance(value, dict):
+        return {k: redact((*path, str(k)), v, secret_paths=paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact((*path, i), v, secret_paths=paths) for i, v in enumerate(value)]
+    return value
+
+
+def contains_secret(path: Path, value: Any, *, secret_paths: Iterable[Path] = ()) -> bool:
+    """Whether anything inside ``value`` at ``path`` is secret (so a renderer must mask)."""
+    return redact(path, value, secret_paths=secret_paths) != value

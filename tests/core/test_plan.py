@@ -179,3 +179,30 @@ def test_plan_of_identical_states_is_empty():
     )
     live = _live(LiveAuthFile("a.json", disabled=True), config={"debug": True})
     assert not _plan(desired, live).has_changes
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("debug",), True, True),
+        (("api-keys",), ["sk-1", "sk-2"], ["***", "***"]),
+        (
+            ("codex-api-key",),
+            [{"api-key": "sk", "base-url": "u"}],
+            [{"api-key": "***", "base-url": "u"}],
+        ),
+        (("proxy-url",), "socks5://user:pw@h:1", "***"),
+        (("proxy-url",), "socks5://h:1", "socks5://h:1"),
+        (("fields", "headers"), {"Authorization": "Bearer x"}, {"Authorization": "***"}),
+        (
+            ("remote-management",),
+            {"secret-key": "s", "allow-remote": True},
+            {"secret-key": "***", "allow-remote": True},
+        ),
+        (("from-ref",), "value", "***"),
+    ],
+)
+def test_redact_masks_every_secret_inside_a_value(path, value, expected):
+    from reconciler.core.secrets import redact
+
+    assert redact(path, value, secret_paths=[("from-ref",)]) == expected
