@@ -93,4 +93,4 @@ def redact(path: Path, value: Any, *, secret_paths: Iterable[Path] = ()) -> Any:
 
 def contains_secret(path: Path, value: Any, *, secret_paths: Iterable[Path] = ()) -> bool:
     """Whether anything inside ``value`` at ``path`` is secret (so a renderer must mask)."""
-    return redact(path, value, secret_paths=secret_paths) != value
+    return bool(redact(path, value, secret_paths=secret_paths) != value)
