@@ -325,7 +325,9 @@ class ManagementClient(ConfigAPI):
             params.append(("is_webui", "true"))
         try:
             return self._model(OAuthStart, "GET", path, params=params, retry=False)
-        except errors.NotFoundError as err:
+        except (errors.NotFoundError, errors.UnsupportedError) as err:
+            if err.status != 404:
+                raise
             raise errors.UnsupportedError(
                 f"{err.method} {err.endpoint}: 404: this server does not offer OAuth login for "
                 f"{name!r} (it may need a newer CPA or a plugin).",

@@ -24,8 +24,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -36,7 +38,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from reconciler import __version__, errors
+from reconciler import errors
 from reconciler.api_models import ServerVersion
 from reconciler.client_errors import describe_exception, error_from_response, redact
 
@@ -52,6 +54,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+def _user_agent() -> str:
+    try:
+        return f"cpa-reconciler/{importlib.metadata.version('cpa-reconciler')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "cpa-reconciler"
+
+
 MANAGEMENT_PREFIX = "/v0/management"
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5)
 
@@ -63,6 +73,7 @@ _VERSION_HEADERS = ("x-cpa-version", "x-server-version")
 _BUILD_DATE_HEADERS = ("x-cpa-build-date", "x-server-build-date")
 _COMMIT_HEADERS = ("x-cpa-commit",)
 _PLUGIN_HEADERS = ("x-cpa-support-plugin",)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _NOT_RETRIED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
 
 
@@ -72,10 +83,12 @@ def normalize_api_base(api_base: str) -> str:
     Trim, strip trailing ``/`` and a trailing ``/v0/management``, add ``http://`` when there is
     no scheme. ``http://h:8317/v0/management/`` and ``h:8317`` both give ``http://h:8317``.
     """
-    base = (api_base or "").strip().rstrip("/")
+    base = (api_base or "").strip()
+    has_scheme = _SCHEME.match(base) is not None
+    base = base.rstrip("/")
     if base.lower().endswith(MANAGEMENT_PREFIX):
         base = base[: -len(MANAGEMENT_PREFIX)].rstrip("/")
-    if base and "://" not in base:
+    if base and not has_scheme:
         base = f"http://{base}"
     try:
         url = httpx.URL(base)
@@ -167,7 +180,7 @@ class Session:
             verify=_verify_option(verify),
             transport=transport,
             follow_redirects=False,
-            headers={"User-Agent": f"cpa-reconciler/{__version__}"},
+            headers={"User-Agent": _user_agent()},
         )
         self._state_lock = threading.Lock()
         self._probe_lock = threading.Lock()
