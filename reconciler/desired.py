@@ -1,0 +1,664 @@
+"""Loading the desired-state file into the core's ``DesiredState``.
+
+This module owns the desired-state file on disk: it reads it (and the ``config-file`` and
+auth-file ``source`` files it names), resolves references, validates it against
+``core.model.DesiredFile``, applies the rules the schema cannot express (auth-file names, token
+fields, ``config`` vs ``config-file``), and builds the resolved, immutable ``DesiredState``. It
+also decides where CPA is (``resolve_target``) and publishes the file's JSON Schema.
+
+Every error names the file and line and never holds a secret value: values that came from a
+reference are shown as the reference, and auth-file contents are never shown at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from reconciler import references
+from reconciler.core.model import (
+    AuthFileEntrySpec,
+    AuthFilesPolicy,
+    DesiredAuthFile,
+    DesiredFile,
+    DesiredState,
+)
+from reconciler.core.model import Path as ConfigPath
+from reconciler.errors import DesiredStateError, SourceError, UsageError
+from reconciler.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
+
+__all__ = [
+    "ENV_KEY",
+    "ENV_URL",
+    "LEGACY_FIELD_NAMES",
+    "SCHEMA_PATH",
+    "LoadedDesired",
+    "desired_state_schema",
+    "load_desired",
+    "render_schema",
+    "resolve_target",
+    "write_schema",
+]
+
+ENV_URL = "CPA_URL"
+ENV_KEY = "CPA_MANAGEMENT_KEY"
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "desired-state.schema.json"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_TITLE = "cpa-reconciler desired state"
+
+LEGACY_FIELD_NAMES: Mapping[str, str] = {
+    "proxy-url": "proxy_url",
+    "excluded-models": "excluded_models",
+    "model-aliases": "model_aliases",
+    "request-retry": "request_retry",
+    "disable-cooling": "disable_cooling",
+    "api-key": "api_key",
+    "base-url": "base_url",
+    "fingerprint-profile": "fingerprint_profile",
+    "request-scoped-errors": "request_scoped_errors",
+    "tool-prefix-disabled": "tool_prefix_disabled",
+}
+"""Kebab auth-file field names CPA still accepts, and the snake names it stores them under."""
+
+TOKEN_FIELDS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "expired",
+        "expires_in",
+        "expires_at",
+        "expiry",
+        "timestamp",
+        "last_refresh",
+        "type",
+        "email",
+        "sub",
+        "base_url",
+        "auth_kind",
+    }
+)
+"""Auth-file fields the server writes (tokens and identity): never set through ``fields``."""
+
+TOKEN_FIELD_PATTERNS = ("account_*", "organization_*", "claude_*", "token_*")
+
+RESERVED_FIELDS = frozenset({"name", "auth_index"})
+"""Keys of the PATCH /auth-files/fields body itself."""
+
+
+@dataclass(frozen=True)
+class LoadedDesired:
+    """A loaded desired-state file.
+
+    ``target_url`` and ``management_key`` are what the file says (resolved), before flags and
+    environment variables: see ``resolve_target``. ``path`` is the file as given; ``base_dir``
+    its directory (absolute), against which relative paths in the file were resolved.
+    """
+
+    state: DesiredState
+    target_url: str | None
+    management_key: str | None
+    path: Path
+    base_dir: Path
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_desired(path: str | os.PathLike[str], *, environ: Mapping[str, str]) -> LoadedDesired:
+    """Read, resolve and validate the desired-state file at ``path``.
+
+    Raises ``DesiredStateError`` (``ReferenceError_`` for references) or ``SourceError``.
+    """
+    file = Path(path)
+    document = read_yaml(file)
+    _check_top_level(document)
+    _check_keys_are_strings(document.data, (), document)
+    base = _Base(shown=file.parent, absolute=file.resolve().parent)
+    resolution = references.resolve(
+        document.data, environ=environ, read_file=base.read_text, document=document
+    )
+    spec = _validate(resolution, document)
+    _check_url(spec.target.url, ("target", "url"), document)
+    config, secret_paths = _load_config(spec, resolution, document, base, environ)
+    state = DesiredState(
+        config=config,
+        config_prune=spec.config_policy.prune,
+        config_ignore=spec.config_policy.ignore,
+        secret_paths=secret_paths,
+        auth_files=_load_auth_files(spec, resolution, document, base),
+        auth_policy=AuthFilesPolicy(
+            prune=spec.auth_files.prune,
+            protect=spec.auth_files.protect,
+            max_deletions=spec.auth_files.max_deletions,
+        ),
+    )
+    return LoadedDesired(
+        state=state,
+        target_url=spec.target.url,
+        management_key=spec.target.management_key,
+        path=file,
+        base_dir=base.absolute,
+    )
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The desired file's directory: ``shown`` as the user named it, ``absolute`` to read."""
+
+    shown: Path
+    absolute: Path
+
+    def file(self, relative: str) -> Path:
+        return self.absolute / relative
+
+    def show(self, relative: str) -> str:
+        return str(self.shown / relative)
+
+    def read_text(self, relative: str) -> str:
+        return self.file(relative).read_text(encoding="utf-8")
+
+
+def _check_top_level(document: YamlDocument) -> None:
+    if document.data is None:
+        raise DesiredStateError("the file is empty; expected a mapping", path=document.name)
+    if not isinstance(document.data, dict):
+        raise DesiredStateError(
+            f"expected a mapping at the top level, got {_kind(document.data)}",
+            path=document.name,
+            line=document.line_of(()),
+        )
+
+
+def _check_keys_are_strings(value: Any, path: YamlPath, document: YamlDocument) -> None:
+    """Mapping keys must be strings everywhere (JSON and CPA's config both need it)."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_keys_are_strings(item, (*path, index), document)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise DesiredStateError(
+                    f"{format_path(path)}: key {_yaml_scalar(key)} is not a string (quote it)",
+                    path=document.name,
+                    line=document.line_of((*path, key)),
+                )
+            _check_keys_are_strings(item, (*path, key), document)
+
+
+def _check_url(url: str | None, path: YamlPath, document: YamlDocument) -> None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise DesiredStateError(
+            f"{format_path(path)}: expected an http:// or https:// URL",
+            path=document.name,
+            line=document.line_of(path),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema validation (pydantic errors mapped back to lines)
+
+
+def _validate(resolution: references.Resolution, document: YamlDocument) -> DesiredFile:
+    try:
+        return DesiredFile.model_validate(resolution.data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise _validation_error(exc, resolution, document) from None
+
+
+def _validation_error(
+    exc: ValidationError, resolution: references.Resolution, document: YamlDocument
+) -> DesiredStateError:
+    """All of pydantic's errors, in line order, each with its line."""
+    problems = sorted(
+        (_problem(error, resolution, document) for error in exc.errors()),
+        key=lambda item: item[0],
+    )
+    first_line, first = problems[0]
+    rest = [f"{document.name}:{line}: {message}" for line, message in problems[1:]]
+    return DesiredStateError("\n".join([first, *rest]), path=document.name, line=first_line)
+
+
+def _problem(
+    error: ErrorDetails, resolution: references.Resolution, document: YamlDocument
+) -> tuple[int, str]:
+    """One pydantic error as (line, message)."""
+    loc: YamlPath = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return document.line_of(loc), _unknown_key(loc)
+    if kind == "missing":
+        parent = loc[:-1]
+        where = f"{format_path(parent)}: " if parent else ""
+        return document.line_of(parent), f"{where}missing required key '{loc[-1]}'"
+    if kind == "greater_than_equal":
+        got = _got(error["input"], loc, resolution)
+        limit = error.get("ctx", {}).get("ge")
+        return document.line_of(loc), f"{format_path(loc)}: must be {limit} or more, got {got}"
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        got = _got(error["input"], loc, resolution)
+        return document.line_of(loc), f"{format_path(loc)}: expected {expected}, got {got}"
+    return document.line_of(loc), f"{format_path(loc)}: {error['msg']}"
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "iterable_type": "a list",
+}
+
+_SECRET_LOCS = frozenset({("target", "management-key")})
+
+
+def _got(value: Any, loc: YamlPath, resolution: references.Resolution) -> str:
+    """The wrong value, shown only when it is safe: not from a reference, not a key."""
+    if loc in resolution.sources:
+        return resolution.shown(loc, value)
+    if isinstance(value, dict | list):
+        return _kind(value)
+    if isinstance(value, str) and (loc in _SECRET_LOCS or len(value) > 40):
+        return "a string"
+    return _yaml_scalar(value)
+
+
+def _unknown_key(loc: YamlPath) -> str:
+    key, parent = loc[-1], loc[:-1]
+    allowed = _allowed_keys(parent)
+    where = f" in {format_path(parent)}" if parent else " at the top level"
+    message = f"unknown key {_yaml_scalar(key)}{where}"
+    if allowed:
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        message += f" ({hint}allowed: {', '.join(allowed)})"
+    return message
+
+
+def _allowed_keys(loc: YamlPath) -> list[str]:
+    """The keys the schema allows at ``loc`` (empty when ``loc`` is not a schema section)."""
+    model: type[BaseModel] | None = DesiredFile
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = {info.alias or name: info for name, info in model.model_fields.items()}
+        info = fields.get(str(part))
+        model = _model_in(info.annotation) if info is not None else None
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside ``X``, ``X | None`` or ``tuple[X, ...]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (tuple, list, Union, UnionType):
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# config / config-file
+
+
+def _load_config(
+    spec: DesiredFile,
+    resolution: references.Resolution,
+    document: YamlDocument,
+    base: _Base,
+    environ: Mapping[str, str],
+) -> tuple[dict[str, Any] | None, frozenset[ConfigPath]]:
+    if spec.config is not None and spec.config_file is not None:
+        raise DesiredStateError(
+            "config and config-file are both set; keep one",
+            path=document.name,
+            line=document.line_of(("config-file",)),
+        )
+    if spec.config_file is not None:
+        return _load_config_file(spec.config_file, document, base, environ)
+    if spec.config is None:
+        return None, frozenset()
+    config: dict[str, Any] = resolution.data["config"]
+    secret = frozenset(_config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",))
+    return config, secret
+
+
+def _load_config_file(
+    relative: str, document: YamlDocument, base: _Base, environ: Mapping[str, str]
+) -> tuple[dict[str, Any], frozenset[ConfigPath]]:
+    file = base.file(relative)
+    if not file.is_file():
+        problem = "is a directory" if file.is_dir() else "does not exist"
+        raise DesiredStateError(
+            f"config-file: {base.show(relative)} {problem}",
+            path=document.name,
+            line=document.line_of(("config-file",)),
+        )
+    config_doc = read_yaml(file, name=base.show(relative))
+    if not isinstance(config_doc.data, dict):
+        got = "an empty file" if config_doc.data is None else _kind(config_doc.data)
+        raise DesiredStateError(
+            f"a CPA config must be a mapping, got {got}", path=config_doc.name, line=1
+        )
+    _check_keys_are_strings(config_doc.data, (), config_doc)
+    resolution = references.resolve(
+        config_doc.data, environ=environ, read_file=base.read_text, document=config_doc
+    )
+    secret = frozenset(_config_path(path) for path in resolution.sources)
+    return resolution.data, secret
+
+
+def _config_path(path: YamlPath) -> ConfigPath:
+    return tuple(part if isinstance(part, int) else str(part) for part in path)
+
+
+# ---------------------------------------------------------------------------------------------
+# auth-files
+
+
+def _load_auth_files(
+    spec: DesiredFile,
+    resolution: references.Resolution,
+    document: YamlDocument,
+    base: _Base,
+) -> tuple[DesiredAuthFile, ...]:
+    seen: dict[str, int] = {}
+    loaded: list[DesiredAuthFile] = []
+    for index, entry in enumerate(spec.auth_files.files):
+        at = _EntryPlace(index, resolution, document)
+        _check_name(entry.name, at)
+        if entry.name in seen:
+            raise at.error(f"duplicate auth-file name (first at line {seen[entry.name]})", "name")
+        seen[entry.name] = at.line("name")
+        loaded.append(_load_entry(entry, at, base))
+    return tuple(loaded)
+
+
+@dataclass(frozen=True)
+class _EntryPlace:
+    """Where auth-files.files[index] is written, for error messages."""
+
+    index: int
+    resolution: references.Resolution
+    document: YamlDocument
+
+    def path(self, *rest: Any) -> YamlPath:
+        return ("auth-files", "files", self.index, *rest)
+
+    def line(self, *rest: Any) -> int:
+        return self.document.line_of(self.path(*rest))
+
+    def shown(self, key: str, value: str) -> str:
+        return self.resolution.shown(self.path(key), value)
+
+    def error(self, message: str, *rest: Any) -> DesiredStateError:
+        return DesiredStateError(
+            f"{format_path(self.path(*rest))}: {message}",
+            path=self.document.name,
+            line=self.line(*rest),
+        )
+
+
+def _load_entry(entry: AuthFileEntrySpec, at: _EntryPlace, base: _Base) -> DesiredAuthFile:
+    if entry.replace and entry.source is None:
+        raise at.error("true needs a source to re-seed from", "replace")
+    content = None if entry.source is None else _read_source(entry.source, at, base)
+    return DesiredAuthFile(
+        name=entry.name,
+        source=entry.source,
+        content=content,
+        disabled=entry.disabled,
+        fields=_normalise_fields(entry.fields or {}, at),
+        replace=entry.replace,
+    )
+
+
+def _check_name(name: str, at: _EntryPlace) -> None:
+    """CPA's rules for an auth-file name (see /auth-files/download)."""
+    problem = None
+    if not name:
+        problem = "the name is empty"
+    elif "/" in name or "\\" in name:
+        problem = "the name must not contain / or \\ (auth files are flat in auth-dir)"
+    elif len(name) >= 2 and name[1] == ":" and name[0].isalpha():
+        problem = "the name must not start with a drive prefix"
+    elif not name.lower().endswith(".json"):
+        problem = "the name must end in .json"
+    if problem is not None:
+        shown = at.shown("name", name)
+        raise at.error(f"{shown} is not a valid auth-file name: {problem}", "name")
+
+
+def _normalise_fields(fields: Mapping[str, Any], at: _EntryPlace) -> dict[str, Any]:
+    """Legacy kebab names become CPA's snake names; token and reserved fields are refused."""
+    result: dict[str, Any] = {}
+    for key, value in fields.items():
+        name = LEGACY_FIELD_NAMES.get(key, key)
+        _check_field(key, name, at)
+        if name in result:
+            raise at.error(f"'{key}' and '{name}' are the same field; keep one", "fields", key)
+        result[name] = value
+    return result
+
+
+def _check_field(key: str, name: str, at: _EntryPlace) -> None:
+    head = name.split(".", 1)[0].replace("-", "_")
+    problem = None
+    if not head:
+        problem = "a field name must not be empty"
+    elif head == "disabled":
+        problem = "'disabled' is not a field: use the entry's own disabled key"
+    elif head in RESERVED_FIELDS:
+        problem = "cannot be set: it is part of the PATCH /auth-files/fields request itself"
+    elif _is_token_field(head):
+        problem = "a token field: tokens are owned by the server, never set from desired state"
+    if problem is not None:
+        raise at.error(problem, "fields", key)
+
+
+def _is_token_field(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in TOKEN_FIELDS:
+        return True
+    return any(fnmatch.fnmatchcase(lowered, pattern) for pattern in TOKEN_FIELD_PATTERNS)
+
+
+def _read_source(source: str, at: _EntryPlace, base: _Base) -> dict[str, Any]:
+    """The parsed auth-file ``source``; errors never show its content."""
+    from_reference = at.path("source") in at.resolution.sources
+    shown = at.shown("source", source) if from_reference else base.show(source)
+
+    def fail(problem: str) -> SourceError:
+        where = f"{at.document.name}:{at.line('source')}: {format_path(at.path('source'))}"
+        return SourceError(f"{where}: {shown} {problem}")
+
+    try:
+        raw = base.file(source).read_bytes()
+    except FileNotFoundError as exc:
+        raise fail("does not exist") from exc
+    except IsADirectoryError as exc:
+        raise fail("is a directory, not a JSON file") from exc
+    except PermissionError as exc:
+        raise fail("is not readable (permission denied)") from exc
+    except OSError as exc:
+        raise fail(f"cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    return _parse_source(raw, fail)
+
+
+def _parse_source(raw: bytes, fail: Callable[[str], SourceError]) -> dict[str, Any]:
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise fail("is not valid JSON (not UTF-8 text)") from exc
+    except json.JSONDecodeError as exc:
+        raise fail(
+            f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise fail(f"is not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise fail(f"is not a JSON object (it holds {_json_kind(value)})")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Target
+
+
+def resolve_target(
+    loaded: LoadedDesired | None,
+    *,
+    url: str | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str],
+) -> tuple[str, str]:
+    """CPA's URL and management key: flag > environment (CPA_URL, CPA_MANAGEMENT_KEY) > file.
+
+    ``url`` is ``--url``; ``key_file`` is ``--management-key-file`` (its text, one trailing
+    newline stripped). Empty environment variables count as unset. Raises ``UsageError``.
+    """
+    origin = str(loaded.path) if loaded is not None else None
+    chosen_url = _first(
+        (url, "--url"),
+        (environ.get(ENV_URL), ENV_URL),
+        (loaded.target_url if loaded else None, f"target.url in {origin}"),
+    )
+    if chosen_url is None:
+        raise UsageError(
+            f"no CPA URL: set target.url in the desired-state file, {ENV_URL} or --url"
+        )
+    if not chosen_url[0].startswith(("http://", "https://")):
+        raise UsageError(f"{chosen_url[1]}: expected an http:// or https:// URL")
+    key = _read_key_file(key_file) if key_file is not None else None
+    chosen_key = _first(
+        (key, "--management-key-file"),
+        (environ.get(ENV_KEY), ENV_KEY),
+        (loaded.management_key if loaded else None, f"target.management-key in {origin}"),
+    )
+    if chosen_key is None:
+        raise UsageError(
+            "no management key: set target.management-key in the desired-state file, "
+            f"{ENV_KEY} or --management-key-file"
+        )
+    return chosen_url[0], chosen_key[0]
+
+
+def _first(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
+    for value, origin in candidates:
+        if value:
+            return value, origin
+    return None
+
+
+def _read_key_file(path: str | os.PathLike[str]) -> str:
+    where = f"--management-key-file {os.fspath(path)}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"{where}: the file does not exist") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: the file is not UTF-8 text") from exc
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    key = text.removesuffix("\n").removesuffix("\r")
+    if not key:
+        raise UsageError(f"{where}: the file is empty")
+    return key
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Schema
+
+
+def desired_state_schema() -> dict[str, Any]:
+    """The JSON Schema of the desired-state file, as published in SCHEMA_PATH."""
+    schema = DesiredFile.model_json_schema(by_alias=True)
+    schema.pop("title", None)
+    return {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema}
+
+
+def render_schema() -> str:
+    return json.dumps(desired_state_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    """Regenerate the published schema: ``python -m reconciler.desired``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_schema(), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return _yaml_scalar(value)
+
+
+def _yaml_scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Regenerate the published JSON Schema."""
+    target = Path(argv[0]) if argv else SCHEMA_PATH
+    write_schema(target)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,265 @@
+"""The one wrapper around ruamel.yaml: YAML text in, plain data and line numbers out.
+
+This module owns parsing YAML safely. It knows nothing about the desired-state file: it turns
+text into plain Python data (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
+``None``) and remembers, for every path into that data, the 1-based line where it was written.
+
+Safety:
+
+* Only the standard YAML 1.2 scalar types are built; any other tag (``!!python/...``,
+  ``!!binary``, ``!custom``) is refused. Timestamps stay strings, as written.
+* Duplicate mapping keys, recursive aliases and alias bombs are refused.
+* Error messages name the document and line and never quote the text of the document (it may
+  hold secrets): only the parser's description of the problem.
+
+Errors are raised as ``DesiredStateError`` with ``path`` set to the document name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+from reconciler.errors import DesiredStateError
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "YamlDocument",
+    "YamlPath",
+    "format_path",
+    "parse_yaml",
+    "read_yaml",
+]
+
+YamlPath = tuple[Any, ...]
+"""A path into loaded data: mapping keys and list indexes, outermost first."""
+
+MAX_DEPTH = 200
+"""Deepest nesting accepted (guards the recursion of the parser and of this module)."""
+
+MAX_NODES = 1_000_000
+"""Most values a document may expand to once aliases are followed (guards alias bombs)."""
+
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = frozenset({_TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"})
+_STRING_TAGS = frozenset({_TAG + "str", _TAG + "timestamp"})
+_MERGE_TAG = _TAG + "merge"
+_MAP_TAG = _TAG + "map"
+_SEQ_TAG = _TAG + "seq"
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML document.
+
+    ``data`` is plain Python data (``None`` for an empty document). ``lines`` maps each path
+    that was written in the text to its 1-based line: for a mapping value, the line of its
+    key; for a list item, the line where the item starts. Inside a value reached through an
+    alias, the lines are those where the anchored value is written.
+    """
+
+    name: str
+    data: Any
+    lines: Mapping[YamlPath, int]
+
+    def line_of(self, path: Sequence[Any]) -> int:
+        """The line of ``path``, or of its nearest written ancestor (1 for the root)."""
+        parts = tuple(path)
+        while parts:
+            line = self.lines.get(parts)
+            if line is not None:
+                return line
+            parts = parts[:-1]
+        return self.lines.get((), 1)
+
+
+def format_path(path: Sequence[Any]) -> str:
+    """``("auth-files", "files", 0, "name")`` as ``auth-files.files[0].name``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def read_yaml(path: str | Path, *, name: str | None = None) -> YamlDocument:
+    """Read and parse the YAML file at ``path``; ``name`` (default: the path) names it in errors."""
+    shown = name if name is not None else str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise DesiredStateError("file not found", path=shown) from exc
+    except IsADirectoryError as exc:
+        raise DesiredStateError("is a directory, expected a YAML file", path=shown) from exc
+    except OSError as exc:
+        raise DesiredStateError(f"cannot be read: {exc.strerror}", path=shown) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DesiredStateError("not valid UTF-8", path=shown, line=line) from exc
+    return parse_yaml(text, name=shown)
+
+
+def parse_yaml(text: str, *, name: str) -> YamlDocument:
+    """Parse one YAML document from ``text``; ``name`` names it in error messages."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.max_depth = MAX_DEPTH
+    composer: Composer = yaml.composer
+    composer.warn_double_anchors = False
+    try:
+        root = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        raise _syntax_error(exc, name) from exc
+    except ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise DesiredStateError(
+            f"YAML: unacceptable character: {exc.reason}", path=name, line=line
+        ) from exc
+    except YAMLError as exc:  # pragma: no cover - other ruamel errors carry no position
+        raise DesiredStateError(f"YAML: {type(exc).__name__}", path=name) from exc
+    if root is None:
+        return YamlDocument(name=name, data=None, lines={(): 1})
+    builder = _Builder(name, yaml.constructor)
+    builder.check_size(root)
+    data = builder.build(root, ())
+    return YamlDocument(name=name, data=data, lines=builder.lines)
+
+
+def _syntax_error(exc: MarkedYAMLError, name: str) -> DesiredStateError:
+    """A message from the parser's own words, never from the document's text."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    words = [str(part) for part in (exc.context, exc.problem) if part]
+    detail = re.sub(r"\s+", " ", ": ".join(words)).strip() or "syntax error"
+    start = exc.context_mark
+    if start is not None and line is not None and start.line + 1 != line:
+        detail += f" (started at line {start.line + 1})"
+    return DesiredStateError(f"YAML syntax error: {detail}", path=name, line=line)
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+class _Builder:
+    """Turns a composed node tree into plain data, recording lines and refusing unsafe input."""
+
+    def __init__(self, name: str, constructor: SafeConstructor) -> None:
+        self.name = name
+        self.constructor = constructor
+        self.lines: dict[YamlPath, int] = {(): 1}
+        self.active: set[int] = set()
+
+    def error(self, message: str, node: Node) -> DesiredStateError:
+        return DesiredStateError(message, path=self.name, line=_line(node))
+
+    def check_size(self, root: Node) -> None:
+        """Refuse a document whose aliases expand to more than MAX_NODES values."""
+        sizes: dict[int, int] = {}
+
+        def size(node: Node) -> int:
+            known = sizes.get(id(node))
+            if known is not None:
+                return known
+            if id(node) in self.active:
+                raise self.error("YAML: recursive alias", node)
+            self.active.add(id(node))
+            total = 1
+            if isinstance(node, SequenceNode):
+                total += sum(size(child) for child in node.value)
+            elif isinstance(node, MappingNode):
+                total += sum(size(key) + size(value) for key, value in node.value)
+            self.active.discard(id(node))
+            sizes[id(node)] = total
+            if total > MAX_NODES:
+                raise self.error("YAML: document too large once aliases are expanded", node)
+            return total
+
+        size(root)
+
+    def build(self, node: Node, path: YamlPath) -> Any:
+        """Plain data for ``node``; an alias gets its own copy, so the data is a tree."""
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, SequenceNode):
+            return self.sequence(node, path)
+        if isinstance(node, MappingNode):
+            return self.mapping(node, path)
+        raise self.error(f"YAML: unexpected node {type(node).__name__}", node)  # pragma: no cover
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag = str(node.tag)
+        if tag in _STRING_TAGS:
+            return str(node.value)
+        if tag in _PLAIN_TAGS:
+            try:
+                return self.constructor.construct_object(node, deep=True)
+            except (YAMLError, ValueError) as exc:
+                raise self.error(f"YAML: invalid {tag.removeprefix(_TAG)} value", node) from exc
+        raise self.error(f"YAML: unsupported tag {_shown_tag(tag)}", node)
+
+    def sequence(self, node: SequenceNode, path: YamlPath) -> list[Any]:
+        if str(node.tag) != _SEQ_TAG:
+            raise self.error(f"YAML: unsupported tag {_shown_tag(str(node.tag))}", node)
+        items: list[Any] = []
+        for index, child in enumerate(node.value):
+            child_path = (*path, index)
+            self.lines.setdefault(child_path, _line(child))
+            items.append(self.build(child, child_path))
+        return items
+
+    def mapping(self, node: MappingNode, path: YamlPath) -> dict[Any, Any]:
+        if str(node.tag) != _MAP_TAG:
+            raise self.error(f"YAML: unsupported tag {_shown_tag(str(node.tag))}", node)
+        result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and str(key_node.tag) == _MERGE_TAG:
+                merged = {**self.merge_sources(value_node, path), **merged}
+                continue
+            key = self.key(key_node)
+            if key in result:
+                raise self.error(f"YAML: duplicate key {_shown_key(key)}", key_node)
+            child_path = (*path, key)
+            self.lines.setdefault(child_path, _line(key_node))
+            result[key] = self.build(value_node, child_path)
+        return {**{k: v for k, v in merged.items() if k not in result}, **result}
+
+    def key(self, node: Node) -> Any:
+        if not isinstance(node, ScalarNode):
+            raise self.error("YAML: a mapping key must be a scalar, not a list or mapping", node)
+        return self.scalar(node)
+
+    def merge_sources(self, node: Node, path: YamlPath) -> dict[Any, Any]:
+        """The mapping(s) named by a ``<<`` merge key; earlier ones win, as YAML says."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict[Any, Any] = {}
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise self.error("YAML: a merge key (<<) must name a mapping", source)
+            for key, value in self.build(source, path).items():
+                merged.setdefault(key, value)
+        return merged
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
+def _shown_key(key: Any) -> str:
+    text = repr(key)
+    return text if len(text) <= 60 else text[:57] + "..."
