@@ -27,6 +27,7 @@ import contextlib
 import importlib.metadata
 import json
 import logging
+import os
 import re
 import ssl
 import threading
@@ -135,6 +136,8 @@ def _verify_option(verify: bool | str) -> bool | ssl.SSLContext:
     if isinstance(verify, bool):
         return verify
     try:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
     except (OSError, ssl.SSLError) as exc:
         raise errors.UsageError(f"CA bundle {verify!r} cannot be loaded: {exc}.") from exc
