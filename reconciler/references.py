@@ -29,6 +29,7 @@ __all__ = [
     "Reference",
     "ReferenceSyntaxError",
     "Resolution",
+    "escape",
     "parse_template",
     "resolve",
 ]
@@ -63,6 +64,11 @@ class ReferenceSyntaxError(ValueError):
 
 
 Segment = str | Reference
+
+
+def escape(text: str) -> str:
+    """``text`` written so that it resolves to itself: every ``${`` becomes ``$${``."""
+    return text.replace("${", ESCAPE)
 
 
 def parse_template(text: str) -> tuple[Segment, ...]:

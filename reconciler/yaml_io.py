@@ -226,10 +226,10 @@ class _Builder:
         if str(node.tag) != _MAP_TAG:
             raise self.error(f"YAML: unsupported tag {_shown_tag(str(node.tag))}", node)
         result: dict[Any, Any] = {}
-        merged: dict[Any, Any] = {}
+        merges: list[Node] = []
         for key_node, value_node in node.value:
             if isinstance(key_node, ScalarNode) and str(key_node.tag) == _MERGE_TAG:
-                merged = {**self.merge_sources(value_node, path), **merged}
+                merges.append(value_node)
                 continue
             key = self.key(key_node)
             if key in result:
@@ -237,7 +237,10 @@ class _Builder:
             child_path = (*path, key)
             self.lines.setdefault(child_path, _line(key_node))
             result[key] = self.build(value_node, child_path)
-        return {**{k: v for k, v in merged.items() if k not in result}, **result}
+        for merge in merges:  # after the explicit keys, whose lines and values win
+            for key, value in self.merge_sources(merge, path).items():
+                result.setdefault(key, value)
+        return result
 
     def key(self, node: Node) -> Any:
         if not isinstance(node, ScalarNode):
