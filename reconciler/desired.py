@@ -127,7 +127,8 @@ def load_desired(path: str | os.PathLike[str], *, environ: Mapping[str, str]) ->
     document = read_yaml(file)
     _check_top_level(document)
     _check_keys_are_strings(document.data, (), document)
-    base = _Base(shown=file.parent, absolute=file.resolve().parent)
+    # abspath, not resolve(): a symlinked desired file keeps its own directory as the base.
+    base = _Base(shown=file.parent, absolute=Path(os.path.abspath(file)).parent)
     resolution = references.resolve(
         document.data, environ=environ, read_file=base.read_text, document=document
     )

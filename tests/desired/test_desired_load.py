@@ -263,3 +263,13 @@ def test_a_thousand_auth_files_load_quickly(project: Project) -> None:
     assert len(loaded.state.auth_files) == 1000
     assert loaded.state.auth_files[999].content is not None
     assert elapsed < 1.0, f"loading 1000 auth files took {elapsed:.2f}s"
+
+
+def test_a_symlinked_desired_file_keeps_its_own_directory(project: Project) -> None:
+    project.write("real/desired.yaml", "target:\n  management-key: ${file:key}\n")
+    project.write("real/key", "real\n")
+    project.write("link/key", "beside-the-link\n")
+    (project.root / "link" / "desired.yaml").symlink_to(project.root / "real" / "desired.yaml")
+    loaded = load_desired("link/desired.yaml", environ={})
+    assert loaded.management_key == "beside-the-link"
+    assert loaded.base_dir == project.root / "link"
