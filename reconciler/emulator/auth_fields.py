@@ -1,0 +1,143 @@
+"""The body rules of ``PATCH /auth-files/fields`` (section 2.6).
+
+Owns turning a request body into metadata changes: legacy names canonicalised, dot paths
+creating nested objects, ``headers`` merged (an empty value removes a header), ``weight`` an
+integer or null, ``request_retry`` an integer or null (negative deletes), with the server's
+error messages. ``FieldPatch.apply`` changes a metadata dict in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.emulator.auth_json import bool_value, canonical_key
+from reconciler.emulator.config_check import MAX_WEIGHT
+
+_DELETE = object()
+
+
+class FieldError(Exception):
+    """A 400 answer; ``str()`` is the ``error`` text."""
+
+
+@dataclass
+class FieldPatch:
+    """A validated patch: the target name and the ordered changes to make."""
+
+    name: str
+    changes: list[tuple[str, Any]] = field(default_factory=list)
+
+    def apply(self, metadata: dict[str, Any]) -> bool | None:
+        """Change ``metadata``; returns the new ``disabled`` state when the patch set one."""
+        disabled: bool | None = None
+        for path, value in self.changes:
+            if path == "headers":
+                _merge_headers(metadata, value)
+            elif value is _DELETE:
+                metadata.pop(path, None)
+            else:
+                _set_path(metadata, path, value)
+            if path.split(".")[0] == "disabled":
+                disabled = bool_value(metadata.get("disabled"))
+        return disabled
+
+
+def parse_patch(body: Any) -> FieldPatch:
+    """Validate a decoded JSON body; raises :class:`FieldError`."""
+    if not isinstance(body, dict):
+        raise FieldError("invalid request body")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise FieldError("name is required")
+    patch = FieldPatch(name.strip())
+    fields = _canonical_fields({k: v for k, v in body.items() if k != "name"})
+    for path, value in fields.items():
+        patch.changes.append((path, _checked_value(path, value)))
+    return patch
+
+
+def _canonical_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    origin: dict[str, tuple[str, bool]] = {}
+    for key, value in fields.items():
+        parts = [part.strip() for part in key.strip().split(".")]
+        is_canonical = canonical_key(parts[0]) == parts[0]
+        parts[0] = canonical_key(parts[0])
+        path = ".".join(parts)
+        if path in origin:
+            first, first_canonical = origin[path]
+            if first_canonical == is_canonical:
+                raise FieldError(f'auth file fields "{first}" and "{key}" refer to the same field')
+            if is_canonical:
+                out[path], origin[path] = value, (key, True)
+            continue
+        out[path], origin[path] = value, (key, is_canonical)
+    return out
+
+
+def _checked_value(path: str, value: Any) -> Any:
+    root = path.split(".")[0].strip()
+    if not path.strip():
+        raise FieldError("field name is required")
+    if root == "request_retry":
+        if path != root:
+            raise FieldError("request_retry does not support nested fields")
+        if value is None or (_is_int(value) and value < 0):
+            return _DELETE
+        if not _is_int(value):
+            raise FieldError("request_retry must be an integer or null")
+        return value
+    if root == "weight":
+        if path != root:
+            raise FieldError("weight does not support nested fields")
+        if value is None:
+            return _DELETE
+        if not _is_int(value):
+            raise FieldError("weight must be an integer")
+        if value < 0 or value > MAX_WEIGHT:
+            raise FieldError(f"weight must be between 0 and {MAX_WEIGHT}")
+        return value
+    if any(not part.strip() for part in path.split(".")):
+        raise FieldError(f"invalid field path: {path}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _set_path(metadata: dict[str, Any], path: str, value: Any) -> None:
+    parts = [part.strip() for part in path.split(".")]
+    node = metadata
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _merge_headers(metadata: dict[str, Any], value: Any) -> None:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        metadata["headers"] = value
+        return
+    current = metadata.get("headers")
+    merged = (
+        {k: v for k, v in current.items() if isinstance(v, str)}
+        if isinstance(current, dict)
+        else {}
+    )
+    for key, item in value.items():
+        name, text = key.strip(), item.strip()
+        if not name:
+            continue
+        if text:
+            merged[name] = text
+        else:
+            merged.pop(name, None)
+    if merged:
+        metadata["headers"] = merged
+    else:
+        metadata.pop("headers", None)
