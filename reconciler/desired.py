@@ -436,7 +436,15 @@ def _load_entry(entry: AuthFileEntrySpec, at: _EntryPlace, base: _Base) -> Desir
         disabled=entry.disabled,
         fields=_normalise_fields(entry.fields or {}, at),
         replace=entry.replace,
+        secret_fields=_fields_from_references(entry.fields or {}, at),
     )
+
+
+def _fields_from_references(fields: Mapping[str, Any], at: _EntryPlace) -> frozenset[str]:
+    """The (normalised) fields whose value, or part of it, came from a reference."""
+    prefix = at.path("fields")
+    hit = {p[len(prefix)] for p in at.resolution.sources if p[: len(prefix)] == prefix}
+    return frozenset(LEGACY_FIELD_NAMES.get(str(k), str(k)) for k in hit)
 
 
 def _check_name(name: str, at: _EntryPlace) -> None:

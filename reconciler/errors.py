@@ -66,7 +66,7 @@ class DesiredStateError(ReconcilerError):
         self.line = line
 
 
-class ReferenceError_(DesiredStateError):  # noqa: N801 - avoid shadowing the builtin ReferenceError
+class ReferenceError_(DesiredStateError):
     """A ``${env:NAME}`` or ``${file:PATH}`` reference that cannot be resolved."""
 
 

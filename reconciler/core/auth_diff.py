@@ -82,7 +82,10 @@ def _plan_create(entry: DesiredAuthFile, out: AuthDiff) -> None:
             f"auth file {entry.name} is missing on the server and has no source to create it from"
         )
         return
-    changes = [Change(("fields", k), after=v) for k, v in entry.fields.items()]
+    changes = [
+        Change(("fields", k), after=v, secret=k in entry.secret_fields)
+        for k, v in entry.fields.items()
+    ]
     if entry.disabled is not None:
         changes.insert(0, Change(("disabled",), after=entry.disabled))
     out.actions.append(AuthAction("create", entry.name, "missing on the server", tuple(changes)))
@@ -104,7 +107,8 @@ def _plan_existing(
     for key, want in entry.fields.items():
         current = live_field(have, key)
         if not field_equal(want, current):
-            changes.append(Change(("fields", key), before=current, after=want))
+            secret = key in entry.secret_fields
+            changes.append(Change(("fields", key), before=current, after=want, secret=secret))
     if changes:
         out.actions.append(AuthAction("update", entry.name, "policy differs", tuple(changes)))
 

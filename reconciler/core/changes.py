@@ -25,6 +25,7 @@ class Change:
     before: Any = MISSING
     after: Any = MISSING
     element: bool = False
+    secret: bool = False  # always masked (its value came from a reference)
 
     @property
     def dotted(self) -> str:

@@ -117,6 +117,7 @@ class DesiredAuthFile:
     disabled: bool | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
     replace: bool = False
+    secret_fields: frozenset[str] = frozenset()  # fields whose value came from a reference
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,220 @@
+"""Carry out a plan against CPA, safely, and say exactly what was done.
+
+Order: freshness checks, backups, the config PUT, auth-file creates (batched multipart),
+status/fields patches, re-seeds, deletes (one request). Each change that replaces or deletes
+something is preceded by its backup. The first failure stops the run: ``ApplyError`` lists the
+actions done and not done, and the next apply converges from wherever this one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reconciler import config_document, errors
+from reconciler.backup import Backup
+from reconciler.core.auth_diff import SEED_FIELD, seed_of
+from reconciler.core.model import DesiredAuthFile, DesiredState, LiveState
+from reconciler.core.plan import Action, Plan
+
+if TYPE_CHECKING:
+    from reconciler.client import ManagementClient
+
+# Files per multipart upload: one request carries many files; CPA took 200 in 0.12 s.
+UPLOAD_BATCH = 250
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ApplyResult:
+    done: list[str] = field(default_factory=list)
+    backup: Backup | None = None
+    restart_required: tuple[str, ...] = ()
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    desired: DesiredState
+    live: LiveState
+    client: ManagementClient
+    backup: Backup
+    seed_key: bytes
+    progress: Progress
+    result: ApplyResult = field(default_factory=ApplyResult)
+    pending: list[str] = field(default_factory=list)
+
+    def finish(self, action: Action) -> None:
+        self.result.done.append(f"{action.op} {action.address}")
+        self.pending.remove(f"{action.op} {action.address}")
+
+
+def apply_plan(
+    plan: Plan,
+    desired: DesiredState,
+    live: LiveState,
+    client: ManagementClient,
+    backup: Backup,
+    *,
+    seed_key: bytes,
+    progress: Progress = lambda _msg: None,
+) -> ApplyResult:
+    """Apply ``plan`` (made from ``desired`` and ``live``). Raises SafetyError before any
+    request when the plan is blocked, StalePlanError when the server changed since the plan
+    (nothing written), ApplyError when it stopped part-way."""
+    if plan.blockers:
+        raise errors.SafetyError("; ".join(b.message for b in plan.blockers))
+    run = _Run(plan, desired, live, client, backup, seed_key, progress)
+    run.pending = [f"{a.op} {a.address}" for a in plan.actions]
+    run.result.backup = backup
+    _check_auth_files_unchanged(run)
+    try:
+        _back_up_files(run)
+        for step in (_apply_config, _create, _update, _replace, _delete):
+            step(run)
+    except errors.StalePlanError:
+        if run.result.done:
+            raise _stopped(run, "the server changed while applying") from None
+        raise
+    except errors.ReconcilerError as exc:
+        raise _stopped(run, str(exc)) from exc
+    config = plan.config_action
+    run.result.restart_required = config.restart_required if config else ()
+    return run.result
+
+
+def _stopped(run: _Run, why: str) -> errors.ApplyError:
+    done = run.result.done
+    lines = [f"apply stopped: {why}"]
+    lines.append("  done: " + (", ".join(done) if done else "nothing"))
+    lines.append("  not done: " + (", ".join(run.pending) if run.pending else "nothing"))
+    if run.backup.exists:
+        lines.append(f"  backup: {run.backup.root}")
+    lines.append("Run apply again to converge from here.")
+    return errors.ApplyError("\n".join(lines), done=list(done), not_done=list(run.pending))
+
+
+def _check_auth_files_unchanged(run: _Run) -> None:
+    """Refuse to create over a file that appeared, or touch one that vanished, since the plan."""
+    actions = [a for a in run.plan.actions if a.kind == "auth-file"]
+    if not actions:
+        return
+    now = {f.name for f in run.client.list_auth_files()}
+    for action in actions:
+        exists = action.name in now
+        if (action.op == "create") == exists:
+            state = "appeared on" if exists else "disappeared from"
+            raise errors.StalePlanError(
+                f"auth file {action.name} {state} the server since the plan was made; "
+                "nothing was changed. Plan again."
+            )
+
+
+def _back_up_files(run: _Run) -> None:
+    for action in run.plan.actions:
+        if action.kind == "auth-file" and action.op in ("delete", "replace"):
+            run.progress(f"backing up {action.name}")
+            content = run.client.download_auth_file(action.name)
+            reason = "deleted" if action.op == "delete" else "replaced"
+            run.backup.save_auth_file(action.name, content, reason)
+
+
+def _apply_config(run: _Run) -> None:
+    action = run.plan.config_action
+    if action is None:
+        return
+    current = run.client.get_config_yaml()
+    if current != run.live.config_text:
+        raise errors.StalePlanError(
+            "config.yaml changed on the server since the plan was made (the web UI or another "
+            "tool wrote it); nothing was written to it. Plan again."
+        )
+    run.backup.save_config(current)
+    run.progress("writing config.yaml")
+    run.client.put_config_yaml(config_document.rewrite(current, action.writes))
+    run.finish(action)
+
+
+def upload_content(entry: DesiredAuthFile, seed_key: bytes) -> bytes:
+    """What a create or re-seed uploads: the source, its declared policy, and the seed mark."""
+    if entry.content is None:
+        raise errors.SourceError(f"auth file {entry.name} has no source to upload")
+    data: dict[str, Any] = dict(entry.content)
+    for key, value in entry.fields.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    if entry.disabled is not None:
+        data["disabled"] = entry.disabled
+    data[SEED_FIELD] = seed_of(seed_key, entry.content)
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _entries(run: _Run) -> Mapping[str, DesiredAuthFile]:
+    return {e.name: e for e in run.desired.auth_files}
+
+
+def _batches(actions: list[Action]) -> Iterator[list[Action]]:
+    for i in range(0, len(actions), UPLOAD_BATCH):
+        yield actions[i : i + UPLOAD_BATCH]
+
+
+def _upload(run: _Run, op: str) -> None:
+    actions = run.plan.auth_actions(op)
+    entries = _entries(run)
+    batches = list(_batches(actions))
+    for n, batch in enumerate(batches, 1):
+        verb = "creating" if op == "create" else "re-seeding"
+        run.progress(f"{verb} auth files: batch {n}/{len(batches)} ({len(batch)} files)")
+        files = {a.name: upload_content(entries[a.name], run.seed_key) for a in batch}
+        result = run.client.upload_auth_files(files)
+        failed = {f.name: f.error for f in result.failed}
+        for action in batch:
+            if action.name not in failed:
+                run.finish(action)
+        if failed:
+            detail = "; ".join(f"{name}: {err}" for name, err in sorted(failed.items()))
+            raise errors.ApplyError(
+                f"the server refused some uploads: {detail}", done=[], not_done=[]
+            )
+
+
+def _create(run: _Run) -> None:
+    _upload(run, "create")
+
+
+def _replace(run: _Run) -> None:
+    _upload(run, "replace")
+
+
+def _update(run: _Run) -> None:
+    for action in run.plan.auth_actions("update"):
+        run.progress(f"updating {action.name}")
+        fields: dict[str, Any] = {}
+        for change in action.changes:
+            if change.path == ("disabled",):
+                run.client.set_auth_file_disabled(action.name, bool(change.after))
+            else:
+                fields[str(change.path[1])] = change.after
+        if fields:
+            run.client.patch_auth_file_fields(action.name, fields)
+        run.finish(action)
+
+
+def _delete(run: _Run) -> None:
+    actions = run.plan.auth_actions("delete")
+    if not actions:
+        return
+    run.progress(f"deleting {len(actions)} auth files (backed up in {run.backup.root})")
+    result = run.client.delete_auth_files([a.name for a in actions])
+    failed = {f.name: f.error for f in result.failed}
+    for action in actions:
+        if action.name not in failed:
+            run.finish(action)
+    if failed:
+        detail = "; ".join(f"{name}: {err}" for name, err in sorted(failed.items()))
+        raise errors.ApplyError(f"the server refused some deletes: {detail}", done=[], not_done=[])

@@ -1,0 +1,138 @@
+"""``reconciler apply DESIRED``: make the live CPA match the desired state, safely."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from reconciler import apply as executor
+from reconciler import errors, planfile, planning, render
+from reconciler.backup import Backup
+from reconciler.commands import options
+from reconciler.lock import state_lock
+
+HELP = "apply the changes that plan shows (asks first on a terminal)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")
+    parser.add_argument(
+        "--plan",
+        metavar="PLANFILE",
+        help="apply exactly this saved plan; refused (exit 3) if anything changed since",
+    )
+    parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="allow deleting more auth files than auth-files.max-deletions",
+    )
+    parser.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="allow re-seeding auth files marked replace: true (overwrites live tokens)",
+    )
+    options.add_state_dir_argument(parser)
+    options.add_target_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = planning.load(args.desired, os.environ)
+    target = planning.target_for(loaded, options.target_options(args), os.environ)
+    saved = planfile.read_plan_file(args.plan) if args.plan else None
+    with (
+        state_lock(options.state_dir(args, Path(args.desired))),
+        planning.make_client(target) as client,
+    ):
+        return _apply(args, loaded, target, client, saved)
+
+
+def _apply(args, loaded, target, client, saved) -> int:  # type: ignore[no-untyped-def]
+    planned = planning.plan_once(
+        loaded,
+        target,
+        client,
+        allow_mass_delete=args.allow_mass_delete,
+        allow_replace=args.allow_replace,
+    )
+    if saved is not None:
+        _check_saved_plan(saved, planned, args.plan)
+    plan = planned.plan
+    print(
+        render.render_text(
+            plan,
+            secret_paths=loaded.state.secret_paths,
+            color=render.use_color(sys.stdout, os.environ),
+            target=target.url,
+            server_version=planned.live.server_version,
+        )
+    )
+    if plan.blockers:
+        raise errors.SafetyError(
+            "the plan is blocked by a safety rule; nothing was changed:\n"
+            + "\n".join(
+                f"  - {b.message}" + (f" (override: {b.override})" if b.override else "")
+                for b in plan.blockers
+            )
+        )
+    if not plan.actions:
+        return _finish_unresolved(plan.unresolved)
+    if saved is None and not args.auto_approve and not _confirm():
+        print("Apply cancelled; nothing was changed.")
+        return 1
+    backup = Backup.new(options.state_dir(args, Path(args.desired)), target.url)
+    progress = _progress if sys.stderr.isatty() else (lambda _m: None)
+    result = executor.apply_plan(
+        plan,
+        loaded.state,
+        planned.live,
+        client,
+        backup,
+        seed_key=planning.SEED_KEY,
+        progress=progress,
+    )
+    print(f"Apply complete: {len(result.done)} action(s) done.")
+    if backup.exists:
+        print(f"Backup of what was replaced or deleted: {backup.root}")
+    if result.restart_required:
+        keys = ", ".join(result.restart_required)
+        print(f"Applied, takes effect after a CPA restart: {keys}")
+    return _finish_unresolved(plan.unresolved)
+
+
+def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
+    if not unresolved:
+        return 0
+    for item in unresolved:
+        print(f"error: {item}", file=sys.stderr)
+    return 1
+
+
+def _check_saved_plan(saved: dict, planned: planning.Planned, path: str) -> None:  # type: ignore[type-arg]
+    meta = planned.meta(created_at="")
+    if saved.get("target", {}).get("url") != planned.target.url:
+        raise errors.StalePlanError(
+            f"{path} was made for {saved.get('target', {}).get('url')}, not {planned.target.url}"
+        )
+    for key, what in (("desired_fingerprint", "desired state"), ("live_fingerprint", "live state")):
+        if saved.get(key) != meta[key]:
+            raise errors.StalePlanError(
+                f"{path} is stale: the {what} changed since the plan was made; nothing was "
+                "applied. Run plan again."
+            )
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        raise errors.UsageError(
+            "apply needs confirmation but standard input is not a terminal: pass --auto-approve "
+            "or --plan PLANFILE"
+        )
+    answer = input("Apply these changes? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+def _progress(message: str) -> None:
+    print(f"  ... {message}", file=sys.stderr, flush=True)

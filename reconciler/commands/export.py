@@ -1,0 +1,96 @@
+"""``reconciler export``: bootstrap a desired-state file from a live CPA, secrets as references."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from reconciler import config_document, errors, live, planning
+from reconciler.commands import options
+from reconciler.core import secrets
+from reconciler.core.model import LiveAuthFile, Path
+
+HELP = "write a desired-state file for a live CPA (secrets replaced by ${env:...})"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    options.add_target_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    url = args.url or os.environ.get("CPA_URL")
+    if not url:
+        raise errors.UsageError("no target url: pass --url or set CPA_URL")
+    planning.check_url(url, allow_insecure_http=args.allow_insecure_http)
+    target = planning.Target(
+        url, options.key_without_desired_file(args), args.ca_cert, args.timeout
+    )
+    with planning.make_client(target) as client:
+        config = config_document.parse(client.get_config_yaml())
+        files = [live.to_live_auth_file(f) for f in client.list_auth_files()]
+    variables: dict[str, str] = {}
+    doc = {
+        "target": {"url": url, "management-key": "${env:CPA_MANAGEMENT_KEY}"},
+        "config": _replace_secrets((), config, variables),
+        "config-policy": {"prune": False, "ignore": []},
+        "auth-files": {
+            "prune": False,
+            "protect": [],
+            "max-deletions": 5,
+            "files": [_file_entry(f) for f in sorted(files, key=lambda f: f.name)],
+        },
+    }
+    text = _dump(doc)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    print("Set these environment variables before plan/apply:", file=sys.stderr)
+    for name, where in [("CPA_MANAGEMENT_KEY", "the management key"), *variables.items()]:
+        print(f"  {name}  ({where})", file=sys.stderr)
+    return 0
+
+
+def _env_name(path: Path) -> str:
+    parts = [str(p) for p in path]
+    return "CPA_" + re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
+
+
+def _replace_secrets(path: Path, value: Any, variables: dict[str, str]) -> Any:
+    if path == ("remote-management", "secret-key") and value:
+        variables.setdefault("CPA_MANAGEMENT_KEY", "the management key")
+        return "${env:CPA_MANAGEMENT_KEY}"
+    if isinstance(value, dict):
+        return {k: _replace_secrets((*path, str(k)), v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secrets((*path, i), v, variables) for i, v in enumerate(value)]
+    if isinstance(value, str) and value and secrets.is_secret_path(path, value):
+        name = _env_name(path)
+        variables[name] = "value of " + ".".join(str(p) for p in path)
+        return "${env:" + name + "}"
+    return value
+
+
+def _file_entry(f: LiveAuthFile) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": f.name, "disabled": f.disabled}
+    if f.listed:
+        entry["fields"] = dict(sorted(f.listed.items()))
+    return entry
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    out.write("# Exported by `reconciler export`. Secrets are ${env:...} references.\n")
+    yaml.dump(doc, out)
+    return out.getvalue()

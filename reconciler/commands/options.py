@@ -1,0 +1,84 @@
+"""Flags shared by the commands that talk to CPA, and turning them into a Target."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from reconciler import errors
+from reconciler.planning import TargetOptions
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target")
+    group.add_argument("--url", help="CPA origin (overrides target.url; env CPA_URL)")
+    group.add_argument(
+        "--management-key-file",
+        metavar="FILE",
+        help="read the management key from FILE (overrides CPA_MANAGEMENT_KEY)",
+    )
+    group.add_argument(
+        "--management-key",
+        metavar="KEY",
+        help="the key itself: visible in the process list, prefer CPA_MANAGEMENT_KEY",
+    )
+    group.add_argument("--ca-cert", metavar="FILE", help="CA bundle for a private CA (TLS)")
+    group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host other than loopback",
+    )
+    group.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+    )
+
+
+def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="backups and lock (default: .reconciler/ beside the desired-state file)",
+    )
+
+
+def target_options(args: argparse.Namespace) -> TargetOptions:
+    return TargetOptions(
+        url=args.url,
+        key_file=args.management_key_file,
+        key_arg=args.management_key,
+        ca_cert=args.ca_cert,
+        allow_insecure_http=args.allow_insecure_http,
+        timeout=args.timeout,
+    )
+
+
+def state_dir(args: argparse.Namespace, desired_path: Path) -> Path:
+    if getattr(args, "state_dir", None):
+        return Path(args.state_dir)
+    return desired_path.resolve().parent / ".reconciler"
+
+
+def key_without_desired_file(args: argparse.Namespace) -> str:
+    """The management key for commands that have no desired-state file (export, restore)."""
+    if args.management_key is not None:
+        print(
+            "warning: --management-key puts the key in the process list and shell history; "
+            "use CPA_MANAGEMENT_KEY or --management-key-file",
+            file=sys.stderr,
+        )
+        return str(args.management_key)
+    if args.management_key_file:
+        try:
+            return Path(args.management_key_file).read_text().rstrip("\n")
+        except OSError as exc:
+            raise errors.UsageError(
+                f"--management-key-file {args.management_key_file}: cannot read it ({exc.strerror})"
+            ) from exc
+    key = os.environ.get("CPA_MANAGEMENT_KEY")
+    if not key:
+        raise errors.UsageError(
+            "no management key: set CPA_MANAGEMENT_KEY or --management-key-file"
+        )
+    return key

@@ -1,0 +1,68 @@
+"""``reconciler plan DESIRED``: show what apply would change, secrets masked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from reconciler import plan_json, planfile, planning, render
+from reconciler.commands import options
+
+HELP = "show what apply would change on the live CPA (read-only)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")
+    parser.add_argument("--out", metavar="PLANFILE", help="save the plan for `apply --plan`")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the plan as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary")
+    parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    options.add_target_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = planning.load(args.desired, os.environ)
+    target = planning.target_for(loaded, options.target_options(args), os.environ)
+    with planning.make_client(target) as client:
+        planned = planning.plan_once(loaded, target, client)
+    meta = planned.meta(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    secret_paths = loaded.state.secret_paths
+    doc = plan_json.plan_to_json(
+        planned.plan, secret_paths=secret_paths, fingerprint_key=target.fingerprint_key, meta=meta
+    )
+    if args.out:
+        planfile.write_plan_file(args.out, doc)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif args.markdown:
+        print(
+            render.render_markdown(
+                planned.plan,
+                secret_paths=secret_paths,
+                target=target.url,
+                server_version=planned.live.server_version,
+            )
+        )
+    else:
+        print(
+            render.render_text(
+                planned.plan,
+                secret_paths=secret_paths,
+                color=render.use_color(sys.stdout, os.environ),
+                target=target.url,
+                server_version=planned.live.server_version,
+            )
+        )
+        if args.out:
+            print(
+                f"Saved the plan to {args.out}; apply it with: reconciler apply {args.desired} --plan {args.out}"
+            )
+    return 2 if args.detailed_exitcode and planned.plan.has_changes else 0

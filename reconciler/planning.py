@@ -1,0 +1,203 @@
+"""The pipeline every command shares: desired state + target -> client -> live -> plan.
+
+This module wires adapters around the pure core; it decides nothing the core decides. It also
+owns the target rules (TLS verified by default, plain http only to loopback unless allowed)
+and the keyed fingerprints that make a saved plan refusable when it went stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from reconciler import errors, live
+from reconciler.client import ManagementClient
+from reconciler.core import auth_diff, secrets
+from reconciler.core.model import DesiredState, LiveState
+from reconciler.core.plan import Plan, PlanOptions, make_plan
+from reconciler.core.safety import SafetyOptions
+from reconciler.desired import LoadedDesired, load_desired, resolve_target
+
+# Seeds mark uploaded files; they sit next to the tokens on the server, so no key is needed.
+SEED_KEY = b"cpa-reconciler/seed/v1"
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    key: str
+    ca_cert: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_url(self.url)
+
+    @property
+    def fingerprint_key(self) -> bytes:
+        """The HMAC key for fingerprints: derived from the management key, never stored."""
+        return hashlib.sha256(b"cpa-reconciler/fingerprint/v1\0" + self.key.encode()).digest()
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    url: str | None = None
+    key_file: str | None = None
+    key_arg: str | None = None
+    ca_cert: str | None = None
+    allow_insecure_http: bool = False
+    timeout: float = 30.0
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_insecure_http: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.UsageError(f"target url {url!r} is not an http:// or https:// URL")
+    if parts.scheme == "http" and not is_loopback_url(url) and not allow_insecure_http:
+        raise errors.UsageError(
+            f"target url {url} is plain http to a host other than loopback: the management key "
+            "would cross the network in clear. Use https, or pass --allow-insecure-http"
+        )
+
+
+def load(path: str, environ: Mapping[str, str]) -> LoadedDesired:
+    return load_desired(Path(path), environ=environ)
+
+
+def target_for(
+    loaded: LoadedDesired,
+    opts: TargetOptions,
+    environ: Mapping[str, str],
+    stderr: TextIO = sys.stderr,
+) -> Target:
+    """Where to connect and with which key: flag > environment > desired-state file."""
+    if opts.key_arg is not None:
+        print(
+            "warning: --management-key puts the key in the process list and shell history; "
+            "use CPA_MANAGEMENT_KEY or --management-key-file",
+            file=stderr,
+        )
+        environ = {**environ, "CPA_MANAGEMENT_KEY": opts.key_arg}
+    url, key = resolve_target(loaded, url=opts.url, key_file=opts.key_file, environ=environ)
+    if not url:
+        raise errors.UsageError(f"{loaded.path}: no target url: set target.url, CPA_URL or --url")
+    if not key:
+        raise errors.UsageError(
+            f"{loaded.path}: no management key: set CPA_MANAGEMENT_KEY, "
+            "--management-key-file, or target.management-key: ${env:NAME}"
+        )
+    check_url(url, allow_insecure_http=opts.allow_insecure_http)
+    return Target(url, key, opts.ca_cert, opts.timeout)
+
+
+def make_client(target: Target) -> ManagementClient:
+    verify: bool | str = target.ca_cert if target.ca_cert else True
+    return ManagementClient(target.url, target.key, timeout=target.timeout, verify=verify)
+
+
+def build_plan(
+    desired: DesiredState,
+    live_state: LiveState,
+    target: Target,
+    *,
+    allow_mass_delete: bool = False,
+    allow_replace: bool = False,
+) -> Plan:
+    opts = SafetyOptions(
+        key_in_use=target.key,
+        target_is_loopback=target.is_loopback,
+        allow_mass_delete=allow_mass_delete,
+        allow_replace=allow_replace,
+    )
+    return make_plan(desired, live_state, PlanOptions(seed_key=SEED_KEY, safety=opts))
+
+
+def desired_fingerprint(desired: DesiredState, key: bytes) -> str:
+    files = [
+        {
+            "name": f.name,
+            "disabled": f.disabled,
+            "fields": dict(f.fields),
+            "replace": f.replace,
+            "source": auth_diff.seed_of(SEED_KEY, f.content) if f.content is not None else None,
+        }
+        for f in desired.auth_files
+    ]
+    policy = desired.auth_policy
+    return secrets.fingerprint(
+        key,
+        {
+            "config": desired.config,
+            "prune": desired.config_prune,
+            "ignore": list(desired.config_ignore),
+            "files": files,
+            "auth_policy": [policy.prune, list(policy.protect), policy.max_deletions],
+        },
+    )
+
+
+def live_fingerprint(live_state: LiveState, desired: DesiredState, key: bytes) -> str:
+    """What the plan saw of the server, minus what changes on its own (tokens, times)."""
+    declared = {f.name: set(f.fields) | {auth_diff.SEED_FIELD} for f in desired.auth_files}
+    files: dict[str, Any] = {}
+    for name, f in sorted(live_state.auth_files.items()):
+        content = f.content or {}
+        kept = {k: v for k, v in content.items() if k in declared.get(name, set())}
+        files[name] = {"disabled": f.disabled, "listed": dict(f.listed), "content": kept}
+    return secrets.fingerprint(key, {"config": live_state.config, "files": files})
+
+
+@dataclass(frozen=True)
+class Planned:
+    loaded: LoadedDesired
+    target: Target
+    live: LiveState
+    plan: Plan
+
+    def meta(self, created_at: str) -> dict[str, Any]:
+        from reconciler import __version__
+
+        key = self.target.fingerprint_key
+        return {
+            "target": {"url": self.target.url, "server_version": self.live.server_version},
+            "tool_version": __version__,
+            "desired_path": str(self.loaded.path),
+            "desired_fingerprint": desired_fingerprint(self.loaded.state, key),
+            "live_fingerprint": live_fingerprint(self.live, self.loaded.state, key),
+            "created_at": created_at,
+        }
+
+
+def plan_once(
+    loaded: LoadedDesired,
+    target: Target,
+    client: ManagementClient,
+    *,
+    allow_mass_delete: bool = False,
+    allow_replace: bool = False,
+) -> Planned:
+    live_state = live.fetch_live(client, loaded.state)
+    plan = build_plan(
+        loaded.state,
+        live_state,
+        target,
+        allow_mass_delete=allow_mass_delete,
+        allow_replace=allow_replace,
+    )
+    return Planned(loaded, target, live_state, plan)
