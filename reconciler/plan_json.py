@@ -1,0 +1,284 @@
+"""The plan as a JSON document (format 1.x): for machines, plan files and ``plan --json``.
+
+The shape follows Terraform's plan JSON (``format_version``, ``resource_changes`` with a list of
+``actions``, ``action_reason``, ``*_sensitive`` flags); ``docs/plan-format.md`` documents every
+key and the compatibility rule. No secret value is ever written: a sensitive value is written
+with its secret parts replaced by ``***`` (its shape kept) plus a keyed fingerprint
+(``core.secrets.fingerprint``) so two plans can be compared without holding the value.
+
+This module also owns the masking of one ``Change`` (``mask_change``), which the text and
+Markdown renderers use, so every output masks exactly the same values. On top of
+``core.secrets`` it is deliberately conservative:
+
+* list indices in ``secret_paths`` match any index, because the ``before`` side of a list change
+  is indexed by the live list, not the desired one;
+* an element change (``api-keys[]``) is sensitive when any element of that list is secret;
+* a string at a key that names a secret (``...api-key``, ``...token``, ``...password``) and a URL
+  that embeds ``user:pass@`` are masked wherever they stand, e.g. keys CPA removed in v7 that a
+  prune would delete.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler import __version__
+from reconciler.core import secrets
+from reconciler.core.changes import Change, dotted
+from reconciler.core.model import Path
+from reconciler.core.normalize import MISSING
+from reconciler.core.plan import Action, Plan
+
+FORMAT_VERSION = "1.0"
+TOOL_NAME = "cpa-reconciler"
+META_KEYS = frozenset(
+    {
+        "target",
+        "target_url",
+        "server_version",
+        "desired_path",
+        "desired_fingerprint",
+        "live_fingerprint",
+        "created_at",
+        "tool_version",
+    }
+)
+_TARGET_KEYS = frozenset({"url", "server_version"})
+
+_SECRET_SUFFIXES = (
+    "api-key",
+    "api_key",
+    "apikey",
+    "secret",
+    "secret-key",
+    "secret_key",
+    "password",
+    "passwd",
+    "token",
+    "credential",
+    "credentials",
+    "private-key",
+    "private_key",
+    "access-key",
+    "access_key",
+)
+_URL_WITH_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]*@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MaskedChange:
+    """A ``Change`` safe to show: ``before``/``after`` are masked JSON values, or MISSING."""
+
+    path: Path
+    element: bool
+    before: Any
+    after: Any
+    before_sensitive: bool
+    after_sensitive: bool
+
+    @property
+    def label(self) -> str:
+        """The dotted path, with ``[]`` for an element of a set-like list."""
+        return dotted(self.path) + ("[]" if self.element else "")
+
+    @property
+    def before_present(self) -> bool:
+        return self.before is not MISSING
+
+    @property
+    def after_present(self) -> bool:
+        return self.after is not MISSING
+
+
+def action_secret_paths(action: Action, secret_paths: Iterable[Path]) -> tuple[Path, ...]:
+    """The ``secret_paths`` that apply to ``action``: they name config paths only."""
+    return tuple(secret_paths) if action.kind == "config" else ()
+
+
+def mask_change(change: Change, *, secret_paths: Iterable[Path] = ()) -> MaskedChange:
+    """``change`` with every secret inside its values replaced by ``***``."""
+    wild = tuple(_wild(p) for p in secret_paths)
+    path = (*change.path, 0) if change.element else change.path
+    before, before_hit = _mask_side(path, change.before, wild)
+    after, after_hit = _mask_side(path, change.after, wild)
+    return MaskedChange(change.path, change.element, before, after, before_hit, after_hit)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON data: dicts with str keys, lists, str, int, float, bool, None."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` without the password of its user-info (``http://u:***@h``)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return secrets.MASK
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{secrets.MASK}@{host}"))
+
+
+def plan_to_json(
+    plan: Plan,
+    *,
+    secret_paths: Iterable[Path] = (),
+    fingerprint_key: bytes,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """The plan document (see ``docs/plan-format.md``); holds no secret value.
+
+    ``meta`` may hold: ``target`` (the URL, or a mapping with ``url`` and ``server_version``),
+    or ``target_url`` and ``server_version``; ``desired_path``; ``desired_fingerprint`` and
+    ``live_fingerprint``; ``created_at`` (str or aware datetime; default now); ``tool_version``
+    (default this package's). Other keys are refused, so nothing is dropped silently.
+    ``fingerprint_key`` keys the fingerprints of sensitive values and must not be empty.
+    """
+    unknown = sorted(set(meta) - META_KEYS)
+    if unknown:
+        raise ValueError(f"unknown plan meta keys: {', '.join(unknown)}")
+    if not fingerprint_key:
+        raise ValueError("fingerprint_key must not be empty: unkeyed fingerprints can be guessed")
+    paths = tuple(secret_paths)
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool": {"name": TOOL_NAME, "version": meta.get("tool_version") or __version__},
+        "target": _target(meta),
+        "desired_path": meta.get("desired_path"),
+        "created_at": _timestamp(meta.get("created_at")),
+        "desired_fingerprint": meta.get("desired_fingerprint"),
+        "live_fingerprint": meta.get("live_fingerprint"),
+        "summary": summary(plan),
+        "resource_changes": [_resource(a, paths, fingerprint_key) for a in plan.actions],
+        "blockers": [
+            {"rule": b.rule, "message": b.message, "override": b.override} for b in plan.blockers
+        ],
+        "unresolved": list(plan.unresolved),
+    }
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    """The counts of the plan, as the ``summary`` object of the document."""
+    return {
+        "create": plan.count("create"),
+        "update": plan.count("update"),
+        "replace": plan.count("replace"),
+        "delete": plan.count("delete"),
+        "unresolved": len(plan.unresolved),
+        "blocked": plan.is_blocked,
+        "has_changes": plan.has_changes,
+    }
+
+
+def _resource(action: Action, secret_paths: tuple[Path, ...], key: bytes) -> dict[str, Any]:
+    paths = action_secret_paths(action, secret_paths)
+    return {
+        "address": action.address,
+        "kind": action.kind,
+        "name": action.name,
+        "actions": [action.op],
+        "action_reason": action.reason,
+        "restart_required": list(action.restart_required),
+        "changes": [_change(c, paths, key) for c in action.changes],
+    }
+
+
+def _change(change: Change, secret_paths: tuple[Path, ...], key: bytes) -> dict[str, Any]:
+    masked = mask_change(change, secret_paths=secret_paths)
+    doc: dict[str, Any] = {
+        "path": dotted(change.path),
+        "path_list": list(change.path),
+        "element": change.element,
+    }
+    if masked.before_present:
+        doc["before"] = masked.before
+    if masked.after_present:
+        doc["after"] = masked.after
+    doc["before_present"] = masked.before_present
+    doc["after_present"] = masked.after_present
+    doc["before_sensitive"] = masked.before_sensitive
+    doc["after_sensitive"] = masked.after_sensitive
+    if masked.before_sensitive:
+        doc["before_fingerprint"] = secrets.fingerprint(key, plain(change.before))
+    if masked.after_sensitive:
+        doc["after_fingerprint"] = secrets.fingerprint(key, plain(change.after))
+    return doc
+
+
+def _target(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"url", "server_version"}`` from ``meta["target"]`` or the flat meta keys."""
+    given = meta.get("target")
+    if isinstance(given, Mapping):
+        unknown = sorted(set(given) - _TARGET_KEYS)
+        if unknown:
+            raise ValueError(f"unknown plan meta target keys: {', '.join(unknown)}")
+        url, version = given.get("url"), given.get("server_version")
+    else:
+        url, version = given, None
+    url = url if url is not None else meta.get("target_url")
+    version = version if version is not None else meta.get("server_version")
+    return {"url": safe_url(url), "server_version": version}
+
+
+def _timestamp(value: Any) -> str:
+    if value is None:
+        value = datetime.now(UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _wild(path: Path) -> Path:
+    """``path`` with every list index replaced by 0, so indices match any index."""
+    return tuple(0 if isinstance(p, int) else p for p in path)
+
+
+def _mask_side(path: Path, value: Any, wild: tuple[Path, ...]) -> tuple[Any, bool]:
+    if value is MISSING:
+        return MISSING, False
+    return _mask(path, plain(value), wild)
+
+
+def _mask(path: Path, value: Any, wild: tuple[Path, ...]) -> tuple[Any, bool]:
+    """``value`` with its secret parts masked, and whether it held any."""
+    if _is_secret(path, value, wild):
+        return secrets.mask_value(value), True
+    if isinstance(value, dict):
+        items = {k: _mask((*path, k), v, wild) for k, v in value.items()}
+        return {k: m for k, (m, _) in items.items()}, any(hit for _, hit in items.values())
+    if isinstance(value, list):
+        elements = [_mask((*path, i), v, wild) for i, v in enumerate(value)]
+        return [m for m, _ in elements], any(hit for _, hit in elements)
+    return value, False
+
+
+def _is_secret(path: Path, value: Any, wild: tuple[Path, ...]) -> bool:
+    if secrets.is_secret_path(_wild(path), value, secret_paths=wild):
+        return True
+    if not isinstance(value, str) or not value:
+        return False
+    keys = [p for p in path if isinstance(p, str)]
+    named_secret = bool(keys) and keys[-1].lower().endswith(_SECRET_SUFFIXES)
+    return named_secret or bool(_URL_WITH_USERINFO.match(value))
