@@ -105,6 +105,8 @@ def mask_change(change: Change, *, secret_paths: Iterable[Path] = ()) -> MaskedC
     """``change`` with every secret inside its values replaced by ``***``."""
     wild = tuple(_wild(p) for p in secret_paths)
     path = (*change.path, 0) if change.element else change.path
+    if change.secret:  # the value came from a ${env:}/${file:} reference: always masked
+        wild = (*wild, _wild(path))
     before, before_hit = _mask_side(path, change.before, wild)
     after, after_hit = _mask_side(path, change.after, wild)
     return MaskedChange(change.path, change.element, before, after, before_hit, after_hit)

@@ -206,3 +206,14 @@ def test_redact_masks_every_secret_inside_a_value(path, value, expected):
     from reconciler.core.secrets import redact
 
     assert redact(path, value, secret_paths=[("from-ref",)]) == expected
+
+
+def test_fields_from_references_are_marked_secret_and_masked():
+    from reconciler.plan_json import mask_change
+
+    entry = DesiredAuthFile("a.json", fields={"note": "s3cr3t-note"}, secret_fields=frozenset({"note"}))
+    plan = _plan(_state(entry), _live(LiveAuthFile("a.json", listed={"note": "old-note"})))
+    [change] = plan.actions[0].changes
+    assert change.secret
+    masked = mask_change(change)
+    assert "s3cr3t-note" not in repr(masked) and "old-note" not in repr(masked)
