@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from reconciler import apply as executor
-from reconciler import errors, planfile, planning, render
+from reconciler import errors, plan_json, planfile, planning, render
 from reconciler.backup import Backup
 from reconciler.commands import options
 from reconciler.lock import state_lock
@@ -112,7 +112,7 @@ def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
 
 def _check_saved_plan(saved: dict, planned: planning.Planned, path: str) -> None:  # type: ignore[type-arg]
     meta = planned.meta(created_at="")
-    if saved.get("target", {}).get("url") != planned.target.url:
+    if saved.get("target", {}).get("url") != plan_json.safe_url(planned.target.url):
         raise errors.StalePlanError(
             f"{path} was made for {saved.get('target', {}).get('url')}, not {planned.target.url}"
         )
