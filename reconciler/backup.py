@@ -48,8 +48,10 @@ class Backup:
 
     def _ensure(self) -> None:
         try:
-            (self.root / "auth-files").mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.root, 0o700)
+            # mkdir(parents=True) gives the parents the umask's mode: create each level private.
+            for directory in (self.root.parent, self.root, self.root / "auth-files"):
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.chmod(directory, 0o700)
         except OSError as exc:
             raise errors.BackupError(
                 f"cannot create the backup directory {self.root}: {exc}"
