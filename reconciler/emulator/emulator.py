@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import tempfile
 import threading
 import weakref
@@ -35,7 +36,11 @@ from reconciler.emulator.state import BuildInfo, EmulatorState
 
 
 class Emulator:
-    """A real HTTP server on loopback that answers like CPA v7.2.140."""
+    """A real HTTP server on loopback that answers like CPA v7.2.140.
+
+    With ``tls_cert`` and ``tls_key`` (paths of PEM files) it serves HTTPS instead, the way
+    CPA does with ``tls.enable: true``; ``url`` then starts with ``https://``.
+    """
 
     def __init__(
         self,
@@ -52,7 +57,11 @@ class Emulator:
         commit: str = COMMIT,
         build_date: str = BUILD_DATE,
         auth_cost: float = 0.0,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         self._owns_dir = state_dir is None
         root = (
             Path(tempfile.mkdtemp(prefix="cpa-emulator-")) if state_dir is None else Path(state_dir)
@@ -62,6 +71,7 @@ class Emulator:
         self.auth_dir = self.state_dir / "auths"
         self._cleanup = weakref.finalize(self, _remove_tree, self.state_dir, self._owns_dir)
         self._settings = (management_key, host, port, allow_remote, config_yaml)
+        self._tls = None if tls_cert is None or tls_key is None else (tls_cert, tls_key)
         self._state = EmulatorState(
             config=ConfigStore(self.config_path, self.auth_dir),
             auths=AuthStore(self.auth_dir),
@@ -86,7 +96,7 @@ class Emulator:
         key, host, port, allow_remote, config_yaml = self._settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.auth_dir.mkdir(mode=0o700, exist_ok=True)
-        server = EmulatorHTTPServer((host, port), self._state)
+        server = EmulatorHTTPServer((host, port), self._state, self._ssl_context())
         try:
             self._load_config(key, host, int(server.server_address[1]), allow_remote, config_yaml)
         except Exception:
@@ -102,6 +112,14 @@ class Emulator:
         )
         self._thread.start()
         return self
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """The server side of TLS when ``tls_cert``/``tls_key`` were given (PEM files)."""
+        if self._tls is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile=str(self._tls[0]), keyfile=str(self._tls[1]))
+        return context
 
     def _load_config(
         self, key: str | None, host: str, port: int, allow_remote: bool, config_yaml: str | None
@@ -156,7 +174,8 @@ class Emulator:
         host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
         port = address[1]
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{shown}:{port}"
 
     @property
     def management_url(self) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import email.utils
 import http
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from reconciler.emulator.state import EmulatorState
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _FAULT_BODY = {"error": "injected fault"}
+_HANDSHAKE_TIMEOUT = 10.0
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -40,11 +42,32 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: EmulatorState) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: EmulatorState,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.state = state
+        self.ssl_context = ssl_context
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake runs here, on the connection's own thread.
+
+        A client that refuses the certificate fails the handshake (an ``ssl.SSLError``, which
+        ``handle_error`` ignores): no request is read, so none is recorded.
+        """
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_HANDSHAKE_TIMEOUT)
+        tls = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        with tls:
+            tls.do_handshake()
+            super().finish_request(tls, client_address)
 
     def close_connections(self) -> None:
         with self.connections_lock:
@@ -94,8 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._apply_fault(fault, req, started)
                 return
         response, authenticated = dispatch(state, req)
-        self._write(response, req)
+        # Recorded before the answer goes out: a client that has its answer finds it logged.
         self._record(req, response.status, authenticated, started)
+        self._write(response, req)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
@@ -137,14 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
         key = provided_key(req.headers)
         authenticated = state.access.would_accept(key, state.config.secret_hash)
         if fault.drop:
+            self._record(req, 0, authenticated, started)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            self._record(req, 0, authenticated, started)
             return
         response = _fault_response(fault, state, req)
-        self._write(response, req, truncate=fault.truncate)
         self._record(req, response.status, authenticated, started)
+        self._write(response, req, truncate=fault.truncate)
 
     def _write(self, response: Response, req: Request, *, truncate: bool = False) -> None:
         status = response.status
