@@ -6,6 +6,8 @@ No server is needed: these functions take values (strings, ``httpx.Headers``, fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -42,7 +44,7 @@ def test_normalize_api_base_rejects_what_is_not_an_address(bad: str) -> None:
         normalize_api_base(bad)
 
 
-def test_missing_ca_bundle_is_a_usage_error(tmp_path) -> None:
+def test_missing_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(errors.UsageError, match="CA bundle"):
         ManagementClient("https://127.0.0.1:1", "k", verify=str(tmp_path / "none.pem"))
 
