@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,8 +32,19 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow plain http:// to a host other than loopback",
     )
     group.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+        "--timeout", type=seconds, default=30.0, help="seconds per request (default 30)"
     )
+
+
+def seconds(text: str) -> float:
+    """A ``--timeout`` value: a finite number of seconds above 0 (0 would fail every request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0, got {text!r}")
+    return value
 
 
 def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
