@@ -1,0 +1,169 @@
+"""``reconciler daemon DESIRED``: watch the live CPA for drift, report it, optionally heal it.
+
+Parses the flags into a ``daemon.DaemonConfig``, turns SIGTERM/SIGINT into the stop flag and
+runs ``daemon.run``. Exits 0 after a signal; 1 when a flag cannot be honoured (before anything
+is started). If the cycle in flight does not finish within ``--shutdown-timeout`` the process
+exits anyway (its HTTP requests are abandoned; an apply cut short is converged by the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+from reconciler import daemon, planning, webhook
+from reconciler.commands import options
+
+HELP = "watch the live CPA for drift and report it (observe) or repair it (heal)"
+
+WEBHOOK_URL_ENV = "RECONCILER_WEBHOOK_URL"
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")
+    parser.add_argument(
+        "--interval", type=_positive, default=60.0, help="seconds between cycles (default 60)"
+    )
+    parser.add_argument(
+        "--jitter",
+        type=_fraction,
+        default=0.1,
+        help="random delay added to each cycle, as a fraction of the interval (default 0.1)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=daemon.MODES,
+        default="observe",
+        help="observe: report drift, never write (default); heal: also apply, as `apply` does",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:9464",
+        metavar="HOST:PORT",
+        help="/healthz, /readyz and /metrics (default 127.0.0.1:9464; port 0 picks one; "
+        "'off' serves nothing)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="events on stdout: one JSON object a line (default) or text",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help=f"POST drift and failure events here (or set {WEBHOOK_URL_ENV}: URLs often hold a token)",
+    )
+    parser.add_argument(
+        "--webhook-secret-file",
+        metavar="FILE",
+        help=f"sign webhook bodies (X-Signature: sha256=<hmac>) with the secret in FILE "
+        f"(or set {webhook.SECRET_ENV})",
+    )
+    parser.add_argument(
+        "--ban-backoff",
+        type=_positive,
+        default=1800.0,
+        metavar="SECONDS",
+        help="after a 401/403, send no authenticated request for this long, or until the key "
+        "changes (default 1800: CPA's ban is 30 minutes)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=_positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, wait this long for the running cycle to finish (default 5)",
+    )
+    parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="heal: allow deleting more auth files than auth-files.max-deletions",
+    )
+    parser.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="heal: allow re-seeding auth files marked replace: true",
+    )
+    options.add_state_dir_argument(parser)
+    options.add_target_arguments(parser)
+
+
+def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.DaemonConfig:
+    """The daemon's configuration from the flags; UsageError for what cannot work."""
+    target = options.target_options(args)
+    if target.url is not None:
+        planning.check_url(target.url, allow_insecure_http=target.allow_insecure_http)
+    webhook_url = args.webhook_url or environ.get(WEBHOOK_URL_ENV) or None
+    secret = webhook.read_secret(args.webhook_secret_file, environ)
+    if webhook_url is not None:
+        webhook.check_url(webhook_url)
+        if secret is None:
+            print(
+                "warning: webhook bodies are not signed: set --webhook-secret-file or "
+                f"{webhook.SECRET_ENV}",
+                file=sys.stderr,
+            )
+    if args.management_key is not None:
+        print(
+            "warning: --management-key puts the key in the process list and shell history; "
+            "use CPA_MANAGEMENT_KEY or --management-key-file",
+            file=sys.stderr,
+        )
+    listen = None if args.listen.strip().lower() in ("", "off", "none") else args.listen
+    return daemon.DaemonConfig(
+        desired=args.desired,
+        state_dir=options.state_dir(args, Path(args.desired)),
+        target=target,
+        interval=args.interval,
+        jitter=args.jitter,
+        mode=args.mode,
+        listen=listen,
+        log_format=args.log_format,
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        ban_backoff=args.ban_backoff,
+        allow_mass_delete=args.allow_mass_delete,
+        allow_replace=args.allow_replace,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args, os.environ)
+    stop = daemon.StopFlag()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.request(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        outcome = daemon.run(config, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if outcome.abandoned_cycle:
+        # The cycle thread is stuck in a request; the interpreter would wait for it at exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
+    return outcome.exit_code

@@ -1,0 +1,182 @@
+"""The optional webhook: drift and failure events POSTed as JSON, signed, rate-limited.
+
+Each forwarded event is sent as its JSON object with ``Content-Type: application/json`` and,
+when a shared secret is set, ``X-Signature: sha256=<hex HMAC-SHA256 of the body>`` (Flux's
+``generic-hmac`` convention). The same item (event, kind, name, path, reason) is sent at most
+once per rate-limit window (Flux: 5 minutes). Sending happens on a background thread behind a
+small queue, so a slow or dead receiver never holds up a reconcile cycle: when the queue is
+full the event is dropped and counted. The URL may itself be a secret (Slack-style tokens in
+the path), so only its scheme and host are ever shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler import __version__, errors
+
+SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
+RATE_LIMIT = 300.0
+QUEUE_SIZE = 100
+TIMEOUT = 5.0
+
+Report = Callable[[str, str], None]  # (result, reason): sent | failed | dropped | rate_limited
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    """The ``X-Signature`` value: ``sha256=<hex HMAC-SHA256 of body>``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: bytes, signature: str) -> bool:
+    """Whether ``signature`` is ``sign(body, secret)`` (constant-time): for receivers."""
+    return hmac.compare_digest(sign(body, secret), signature)
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def item_key(event: Mapping[str, Any]) -> str:
+    """What the rate limit counts as "the same item"."""
+    parts = [event.get(k) for k in ("event", "kind", "name", "path", "stage", "reason")]
+    return json.dumps(parts, default=str)
+
+
+def shown_url(url: str) -> str:
+    """Scheme and host only: webhook URLs often carry a token in the path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def read_secret(secret_file: str | None, environ: Mapping[str, str]) -> bytes | None:
+    """The shared secret: ``--webhook-secret-file`` (one trailing newline stripped), else the
+    ``RECONCILER_WEBHOOK_SECRET`` environment variable, else None (unsigned)."""
+    if secret_file:
+        try:
+            text = Path(secret_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise errors.UsageError(
+                f"--webhook-secret-file {secret_file}: cannot read it ({exc.strerror})"
+            ) from exc
+        secret = text.removesuffix("\n").removesuffix("\r")
+        if not secret:
+            raise errors.UsageError(f"--webhook-secret-file {secret_file}: the file is empty")
+        return secret.encode()
+    value = environ.get(SECRET_ENV)
+    return value.encode() if value else None
+
+
+def check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.UsageError(f"--webhook-url {shown_url(url)}: not an http:// or https:// URL")
+
+
+class RateLimiter:
+    """At most one send per item key per ``window`` seconds."""
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.window:
+                return False
+            self._last[key] = now
+            if len(self._last) > 10_000:  # forget the oldest: memory stays bounded
+                for old in sorted(self._last, key=self._last.__getitem__)[:5_000]:
+                    del self._last[old]
+            return True
+
+
+class Webhook:
+    """Signs and POSTs events from a background thread. ``submit`` never blocks."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: bytes | None,
+        *,
+        rate_limit: float = RATE_LIMIT,
+        timeout: float = TIMEOUT,
+        report: Report = lambda _result, _reason: None,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        check_url(url)
+        self.url = url
+        self._secret = secret
+        self._limiter = RateLimiter(rate_limit, clock)
+        self._report = report
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": f"cpa-reconciler/{__version__}"},
+        )
+        self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
+        self._thread.start()
+
+    def submit(self, event: Mapping[str, Any]) -> None:
+        """Queue ``event`` for sending, unless its item was sent within the window."""
+        if not self._limiter.allow(item_key(event)):
+            self._report("rate_limited", str(event.get("event")))
+            return
+        try:
+            self._queue.put_nowait(encode(event))
+        except queue.Full:
+            self._report("dropped", "queue full")
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        out = {"Content-Type": "application/json"}
+        if self._secret is not None:
+            out["X-Signature"] = sign(body, self._secret)
+        return out
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Send what is queued, waiting at most ``timeout`` seconds, then stop."""
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if not self._thread.is_alive():
+            self._http.close()
+
+    def _run(self) -> None:
+        while True:
+            body = self._queue.get()
+            if body is None:
+                return
+            self._send(body)
+
+    def _send(self, body: bytes) -> None:
+        try:
+            response = self._http.post(self.url, content=body, headers=self.headers(body))
+        except httpx.HTTPError as exc:
+            self._report("failed", f"{shown_url(self.url)}: {type(exc).__name__}")
+            return
+        if 200 <= response.status_code < 300:
+            self._report("sent", "")
+        else:
+            self._report("failed", f"{shown_url(self.url)}: HTTP {response.status_code}")
