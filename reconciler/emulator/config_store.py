@@ -46,7 +46,7 @@ class ConfigStore:
                 doc["auth-dir"] = yaml_doc.styled_like(doc.get("auth-dir"), wanted)
                 text = yaml_doc.dump(doc)
             self._write(text.encode("utf-8"))
-            self._load(text)
+            self._load(text, startup=True)
 
     def refresh_from_disk(self) -> None:
         """Reload when someone else changed config.yaml (the watcher's job)."""
@@ -73,24 +73,24 @@ class ConfigStore:
             if text.strip():
                 self._load(text)
 
-    def _load(self, text: str) -> None:
+    def _load(self, text: str, *, startup: bool = False) -> None:
         doc = yaml_doc.load(text)
         if doc is None:
             doc = CommentedMap()
-        if isinstance(doc, CommentedMap) and self._hash_plain_secret(doc):
+        if isinstance(doc, CommentedMap) and self._hash_plain_secret(doc, startup):
             self._write(yaml_doc.dump(doc).encode("utf-8"))
         self._doc = doc
         self._plain = yaml_doc.to_plain(doc) if isinstance(doc, CommentedMap) else {}
 
     @staticmethod
-    def _hash_plain_secret(doc: CommentedMap) -> bool:
+    def _hash_plain_secret(doc: CommentedMap, startup: bool) -> bool:
         block = doc.get("remote-management")
         if not isinstance(block, CommentedMap):
             return False
         secret = block.get("secret-key")
         if not isinstance(secret, str) or not secret.strip() or is_hashed(secret.strip()):
             return False
-        block["secret-key"] = yaml_doc.styled_like(secret, hash_key(secret.strip()))
+        block["secret-key"] = yaml_doc.styled_like(secret, hash_key(secret.strip(), reuse=startup))
         return True
 
     # -- reading ---------------------------------------------------------------------------
