@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = planning.load(args.desired, os.environ)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     saved = planfile.read_plan_file(args.plan) if args.plan else None
+    if saved is not None:
+        _check_plan_target(saved, target, args.plan)
     with (
         state_lock(options.state_dir(args, Path(args.desired))),
         planning.make_client(target) as client,
@@ -110,12 +112,18 @@ def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
     return 1
 
 
+def _check_plan_target(saved: dict, target: planning.Target, path: str) -> None:  # type: ignore[type-arg]
+    """A plan for another server is the wrong input, not a stale plan: exit 1, no request."""
+    planned_for = saved.get("target", {}).get("url")
+    if planned_for != plan_json.safe_url(target.url):
+        raise errors.PlanFileError(
+            f"plan file {path} was made for {planned_for}, not for {plan_json.safe_url(target.url)}; "
+            "nothing was applied. Make the plan against this target"
+        )
+
+
 def _check_saved_plan(saved: dict, planned: planning.Planned, path: str) -> None:  # type: ignore[type-arg]
     meta = planned.meta(created_at="")
-    if saved.get("target", {}).get("url") != plan_json.safe_url(planned.target.url):
-        raise errors.StalePlanError(
-            f"{path} was made for {saved.get('target', {}).get('url')}, not {planned.target.url}"
-        )
     for key, what in (("desired_fingerprint", "desired state"), ("live_fingerprint", "live state")):
         if saved.get(key) != meta[key]:
             raise errors.StalePlanError(
