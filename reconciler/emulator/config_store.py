@@ -77,10 +77,14 @@ class ConfigStore:
         doc = yaml_doc.load(text)
         if doc is None:
             doc = CommentedMap()
-        if isinstance(doc, CommentedMap) and self._hash_plain_secret(doc, startup):
+        if not isinstance(doc, CommentedMap):
+            # CPA's yaml.Unmarshal into config.Config fails: the reload keeps the old config.
+            errors = config_check.type_errors(doc)
+            raise yaml_doc.YamlSyntaxError("yaml: unmarshal errors:\n  " + "\n  ".join(errors))
+        if self._hash_plain_secret(doc, startup):
             self._write(yaml_doc.dump(doc).encode("utf-8"))
         self._doc = doc
-        self._plain = yaml_doc.to_plain(doc) if isinstance(doc, CommentedMap) else {}
+        self._plain = yaml_doc.to_plain(doc)
 
     @staticmethod
     def _hash_plain_secret(doc: CommentedMap, startup: bool) -> bool:
