@@ -1,0 +1,142 @@
+"""The daemon against the emulator: drift made the way the web UI makes it is reported once,
+healed in heal mode, and never written in observe mode; a broken desired-state edit is an
+error event and blocks heal until it is fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from daemon_helpers import (
+    ALICE,
+    BOB,
+    BROKEN,
+    BROKEN_LINE,
+    DESIRED,
+    KEY,
+    TOKENS,
+    Daemon,
+    StartDaemon,
+    assert_no_secrets,
+    rewrite,
+    wait_until,
+)
+
+from reconciler.client import ManagementClient
+from reconciler.emulator import Emulator
+
+INTERVAL = "0.5"
+
+
+def inject_drift(cpa: Emulator) -> list[tuple[str, str]]:
+    """A web-UI style setting change, a deleted credential, a disabled one; returns the
+    mutating requests the test itself sent."""
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("debug", True)
+        client.delete_auth_file(BOB)
+        client.set_auth_file_disabled(ALICE, True)
+    return [
+        ("PUT", "/v0/management/debug"),
+        ("DELETE", "/v0/management/auth-files"),
+        ("PATCH", "/v0/management/auth-files/status"),
+    ]
+
+
+def mutating(cpa: Emulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in cpa.mutating_requests()]
+
+
+def wait_for_the_three(d: Daemon) -> None:
+    d.wait_for("drift.detected", kind="config", path="debug", before=True, after=False)
+    d.wait_for("drift.detected", kind="auth-file", name=BOB, op="create")
+    d.wait_for(
+        "drift.detected", kind="auth-file", name=ALICE, path="disabled", before=True, after=False
+    )
+
+
+def test_observe_reports_drift_once_and_never_writes(
+    converged: Emulator, desired: Path, daemon: StartDaemon
+) -> None:
+    d = daemon(desired, "--interval", INTERVAL, "--mode", "observe")
+    d.wait_cycles(1)
+    assert d.all("drift.detected") == []
+    ours = inject_drift(converged)
+
+    wait_for_the_three(d)
+    d.wait_cycles(3)  # the drift persists over three more cycles: not announced again
+    assert len(d.all("drift.detected")) == 3
+    event = d.all("drift.detected", path="debug")[0]
+    assert event["target"] == converged.url
+    assert {"time", "first_seen", "cycle", "reason", "severity"} <= set(event)
+    assert d.metric('reconciler_drift_items{kind="auth-file"}') == 2
+    assert d.metric('reconciler_drift_items{kind="config"}') == 1
+
+    with ManagementClient(converged.url, KEY) as client:  # someone puts it back by hand
+        client.set_setting("debug", False)
+    resolved = d.wait_for("drift.resolved", path="debug")
+    assert resolved["resolved_by"] == "server"
+    assert resolved["first_seen"] == event["first_seen"]
+
+    assert d.terminate() == 0
+    assert mutating(converged) == [*ours, ("PUT", "/v0/management/debug")]
+    assert d.all("apply.succeeded") == []
+    assert_no_secrets(d.output() + d.stderr)
+
+
+def test_heal_repairs_drift_and_reports_the_resolution(
+    converged: Emulator, desired: Path, daemon: StartDaemon
+) -> None:
+    d = daemon(desired, "--interval", INTERVAL, "--mode", "heal")
+    d.wait_cycles(1)
+    inject_drift(converged)
+
+    wait_for_the_three(d)
+    resolutions: list[dict[str, Any]] = [
+        {"path": "debug"},
+        {"name": BOB, "op": "create"},
+        {"name": ALICE, "path": "disabled"},
+    ]
+    for match in resolutions:
+        assert d.wait_for("drift.resolved", **match)["resolved_by"] == "apply"
+    applied = d.wait_for("apply.succeeded")
+    assert "create auth-file/" + BOB in applied["actions"]
+    assert applied["backup"]  # the config.yaml it replaced is kept
+
+    with ManagementClient(converged.url, KEY) as client:
+        files = {f.name: f for f in client.list_auth_files()}
+        assert client.get_config()["debug"] is False
+    assert set(files) == {ALICE, BOB}
+    assert files[ALICE].disabled is False
+    # One upload (bob's); alice, only disabled, is patched and keeps the server's tokens.
+    assert mutating(converged).count(("POST", "/v0/management/auth-files")) == 1
+    assert converged.read_auth_file(ALICE)["refresh_token"] == TOKENS["refresh_token"]
+    assert d.terminate() == 0
+    assert_no_secrets(d.output() + d.stderr)
+
+
+def test_broken_desired_edit_is_an_error_and_blocks_heal_until_fixed(
+    converged: Emulator, desired: Path, daemon: StartDaemon
+) -> None:
+    d = daemon(desired, "--interval", INTERVAL, "--mode", "heal")
+    d.wait_cycles(1)
+
+    rewrite(desired, BROKEN)
+    error = d.wait_for("reconcile.error", stage="desired-state")
+    assert f"{desired.name}:{BROKEN_LINE}" in error["reason"]
+    assert error["line"] == BROKEN_LINE
+    wait_until(lambda: d.get("/readyz").status_code == 503, "not ready while the file is broken")
+
+    with ManagementClient(converged.url, KEY) as client:
+        client.set_setting("debug", True)
+    d.wait_for("drift.detected", path="debug")  # still observed, with the last good state
+    assert "invalid" in d.wait_for("apply.skipped")["reason"]
+    d.wait_cycles(3, result="error")
+    assert mutating(converged) == [("PUT", "/v0/management/debug")]  # nothing applied
+    assert len(d.all("reconcile.error", stage="desired-state")) == 1  # said once, not per cycle
+
+    rewrite(desired, DESIRED)
+    assert d.wait_for("desired.loaded", recovered=True)
+    assert d.wait_for("drift.resolved", path="debug")["resolved_by"] == "apply"
+    d.wait_for("reconcile.recovered")
+    wait_until(lambda: d.get("/readyz").status_code == 200, "ready again")
+    assert d.terminate() == 0
