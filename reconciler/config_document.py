@@ -13,7 +13,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconciler import errors
 from reconciler.core.changes import Write, apply_writes
@@ -31,18 +32,38 @@ def _round_trip() -> YAML:
 
 
 def parse(text: str) -> dict[str, Any]:
-    """The live config as plain data; an empty file is an empty mapping."""
+    """The live config as plain data; an empty file is an empty mapping.
+
+    An error names the line and the problem but never quotes the text: config.yaml holds
+    secrets, and ruamel's own messages show the offending line (and a duplicate key's values).
+    """
     try:
         data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
+    except (YAMLError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise errors.ApiError(
-            f"{ENDPOINT}: the server's config.yaml is not valid YAML: {exc}"
-        ) from exc
+            f"{ENDPOINT}: the server's config.yaml is not valid YAML{_yaml_problem(exc)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise errors.ApiError(f"{ENDPOINT}: the server's config.yaml is not a mapping")
     return data
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """`` at line N: <problem>`` without any of the document's text."""
+    if not isinstance(exc, MarkedYAMLError):
+        return ": a value does not match its type or tag"
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    if isinstance(exc, DuplicateKeyError):
+        return f"{where}: a key appears twice in one mapping"
+    if isinstance(exc, ConstructorError):
+        return f"{where}: a value does not match its type or tag"
+    problem = exc.problem or "invalid syntax"
+    if exc.context and exc.context_mark is not None:
+        problem += f" ({exc.context}, from line {exc.context_mark.line + 1})"
+    return f"{where}: {problem}"
 
 
 def rewrite(text: str, writes: Iterable[Write]) -> str:
