@@ -50,6 +50,9 @@ def load(text: str) -> Any:
         raise YamlSyntaxError(_duplicate_message(exc)) from None
     except MarkedYAMLError as exc:
         raise YamlSyntaxError(_syntax_message(exc)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        # A scalar its tag cannot hold (``!!int abc``, ``2020-02-30``): yaml.v3 cannot decode it.
+        raise YamlSyntaxError(f"yaml: cannot decode a value: {exc}") from None
 
 
 def dump(document: Any) -> str:
