@@ -2,24 +2,26 @@
 
 Owns the shape of one listing entry as recorded (fixtures/GET-auth-files.json): identity
 (``id``, ``name``, ``path``, ``auth_index``), provider, status, counters, the 20 ten-minute
-``recent_requests`` buckets, timestamps, and the policy fields the listing carries.
+``recent_requests`` buckets, timestamps, and the policy fields the listing carries. Entries
+are encoded field by field (every value has a known type) and cached per record, so listing
+10,000 files is mostly a string join.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable
+from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler.emulator.auth_json import bool_value, int_value
 from reconciler.emulator.auth_store import AuthRecord
-from reconciler.emulator.gojson import Raw, dumps
 from reconciler.emulator.gotime import rfc3339nano
 
 _BUCKET_SECONDS = 600
 _BUCKETS = 20
+_RECENT = "recent_requests"
 
 
 def auth_index(record: AuthRecord) -> str:
@@ -28,8 +30,8 @@ def auth_index(record: AuthRecord) -> str:
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
 
 
-def recent_requests(now: float | None = None) -> Raw:
-    """The 20 empty ten-minute buckets ending with the current one (struct field order)."""
+def recent_requests(now: float | None = None) -> str:
+    """JSON of the 20 empty ten-minute buckets ending with the current one (struct order)."""
     if now is None:
         now = time.time()
     start = (int(now) // _BUCKET_SECONDS - (_BUCKETS - 1)) * _BUCKET_SECONDS
@@ -37,77 +39,102 @@ def recent_requests(now: float | None = None) -> Raw:
     for index in range(_BUCKETS):
         begin = start + index * _BUCKET_SECONDS
         label = f"{_clock(begin)}-{_clock(begin + _BUCKET_SECONDS)}"
-        buckets.append(f'{{"time":{json.dumps(label)},"success":0,"failed":0}}')
-    return Raw("[" + ",".join(buckets) + "]")
+        buckets.append(f'{{"time":"{label}","success":0,"failed":0}}')
+    return "[" + ",".join(buckets) + "]"
 
 
 def listing_body(records: Iterable[AuthRecord]) -> str:
     """The JSON body ``{"files":[...]}`` for these records, sorted case-insensitively."""
     buckets = recent_requests()
-    ordered = sorted(records, key=lambda record: record.name.lower())
-    files = []
-    for record in ordered:
-        entry = record.entry
-        if entry is None:
-            entry = record.entry = build_entry(record)
-        files.append({**entry, "recent_requests": buckets})
-    return dumps({"files": files})
+    parts = []
+    for record in sorted(records, key=lambda record: record.name.lower()):
+        if record.entry is None:
+            record.entry = _encoded_entry(record)
+        before, after = record.entry
+        parts.append(before + buckets + after)
+    return '{"files":[' + ",".join(parts) + "]}"
 
 
-def build_entry(record: AuthRecord) -> dict[str, Any]:
-    """One listing entry without its ``recent_requests`` (those depend on the clock)."""
+def _encoded_entry(record: AuthRecord) -> tuple[str, str]:
+    """The entry's JSON (keys sorted, like a Go map), split where ``recent_requests`` goes."""
+    fields = entry_fields(record)
+    fields[_RECENT] = ""
+    members = [f'"{key}":{fields[key]}' for key in sorted(fields)]
+    split = sorted(fields).index(_RECENT)
+    before = "{" + ",".join(members[: split + 1])
+    after = ("," if split + 1 < len(members) else "") + ",".join(members[split + 1 :]) + "}"
+    return before, after
+
+
+def entry_fields(record: AuthRecord) -> dict[str, str]:
+    """Every listed field of ``record`` (but ``recent_requests``) as encoded JSON values."""
     data = record.data
     email = data.get("email") if isinstance(data.get("email"), str) else ""
-    entry: dict[str, Any] = {
-        "auth_index": auth_index(record),
-        "created_at": rfc3339nano(record.created_ns),
-        "disabled": record.disabled,
-        "failed": 0,
-        "id": record.name,
-        "label": email or record.provider,
-        "modtime": rfc3339nano(record.mtime_ns),
-        "name": record.name,
-        "path": str(record.path.absolute()),
-        "provider": record.provider,
-        "runtime_only": False,
-        "size": record.size,
-        "source": "file",
-        "status": "disabled" if record.disabled else "active",
-        "status_message": "",
-        "success": 0,
-        "type": record.provider,
-        "unavailable": False,
-        "updated_at": rfc3339nano(record.updated_ns),
+    provider = _string(record.provider)
+    fields = {
+        "auth_index": f'"{auth_index(record)}"',
+        "created_at": f'"{rfc3339nano(record.created_ns)}"',
+        "disabled": _bool(record.disabled),
+        "failed": "0",
+        "id": _string(record.name),
+        "label": _string(email or record.provider),
+        "modtime": f'"{rfc3339nano(record.mtime_ns)}"',
+        "name": _string(record.name),
+        "path": _string(str(record.path.absolute())),
+        "provider": provider,
+        "runtime_only": "false",
+        "size": str(record.size),
+        "source": '"file"',
+        "status": '"disabled"' if record.disabled else '"active"',
+        "status_message": '""',
+        "success": "0",
+        "type": provider,
+        "unavailable": "false",
+        "updated_at": f'"{rfc3339nano(record.updated_ns)}"',
     }
     if email:
-        entry.update(account=email, account_type="oauth", email=email)
+        fields.update(account=_string(email), account_type='"oauth"', email=_string(email))
     if record.last_refresh_ns is not None:
-        entry["last_refresh"] = rfc3339nano(record.last_refresh_ns)
-    entry.update(_policy_fields(data))
-    return entry
+        fields["last_refresh"] = f'"{rfc3339nano(record.last_refresh_ns)}"'
+    fields.update(_policy_fields(data))
+    return fields
 
 
-def _policy_fields(data: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
+def _policy_fields(data: dict[str, Any]) -> dict[str, str]:
+    fields: dict[str, str] = {}
     priority = int_value(data.get("priority"))
     if priority:
-        fields["priority"] = priority
+        fields["priority"] = str(priority)
     note = data.get("note")
     if isinstance(note, str) and note.strip():
-        fields["note"] = note.strip()
+        fields["note"] = _string(note.strip())
     weight = int_value(data.get("weight"))
     if weight is not None and not isinstance(data.get("weight"), str):
-        fields["weight"] = weight
+        fields["weight"] = str(weight)
     websockets = bool_value(data.get("websockets"))
     if websockets is not None:
-        fields["websockets"] = websockets
+        fields["websockets"] = _bool(websockets)
     retry = int_value(data.get("request_retry"))
     if retry is not None and retry >= 0:
-        fields["request_retry"] = retry
+        fields["request_retry"] = str(retry)
     project = data.get("project_id")
     if isinstance(project, str) and project:
-        fields["project_id"] = project
+        fields["project_id"] = _string(project)
     return fields
+
+
+def _string(value: str) -> str:
+    """A JSON string as Go writes it (HTML characters escaped, non-ASCII kept)."""
+    text: str = encode_basestring(value)
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        for old, new in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+            text = text.replace(old, new)
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _clock(seconds: int) -> str:

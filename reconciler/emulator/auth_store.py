@@ -38,7 +38,7 @@ class AuthRecord:
     updated_ns: int
     last_refresh_ns: int | None
     on_disk: dict[str, Any] = field(default_factory=dict, repr=False)
-    entry: dict[str, Any] | None = field(default=None, repr=False)
+    entry: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -175,10 +175,10 @@ class AuthStore:
     # -- internals -------------------------------------------------------------------------
 
     def _register_from_disk(self, name: str) -> AuthRecord | None:
-        path = self.auth_dir / name
         try:
-            raw = path.read_bytes()
-            st = os.stat(path)
+            with open(os.path.join(self.auth_dir, name), "rb") as handle:
+                st = os.fstat(handle.fileno())
+                raw = handle.read()
             data = auth_json.parse(raw)
         except (OSError, auth_json.InvalidAuthFile):
             self._records.pop(name, None)
