@@ -21,9 +21,15 @@ from reconciler import errors
 @contextlib.contextmanager
 def state_lock(state_dir: Path) -> Iterator[None]:
     """Hold the state directory's lock for the block, or raise LockedError at once."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state_dir / "lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise errors.UsageError(
+            f"cannot use the state directory {state_dir} ({exc.strerror}): it holds the lock and "
+            "the backups; pass --state-dir with a writable directory"
+        ) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
