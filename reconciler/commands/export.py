@@ -50,14 +50,23 @@ def run(args: argparse.Namespace) -> int:
     }
     text = _dump(doc)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        _write_output(args.output, text)
     else:
         sys.stdout.write(text)
     print("Set these environment variables before plan/apply:", file=sys.stderr)
     for name, where in [("CPA_MANAGEMENT_KEY", "the management key"), *variables.items()]:
         print(f"  {name}  ({where})", file=sys.stderr)
     return 0
+
+
+def _write_output(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise errors.UsageError(
+            f"--output {path}: cannot write it ({exc.strerror or type(exc).__name__})"
+        ) from exc
 
 
 def _env_name(path: Path) -> str:
