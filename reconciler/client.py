@@ -230,7 +230,7 @@ class ManagementClient(ConfigAPI):
 
     def download_auth_file(self, name: str) -> bytes:
         """``GET /auth-files/download?name=``: the file as stored (live tokens included)."""
-        data: bytes = self._raw("/auth-files/download", params=[("name", name)], expect="bytes")
+        data: bytes = self._raw("/auth-files/download", params=[("name", name)], expect="json-file")
         return data
 
     def delete_auth_file(self, name: str) -> StatusResult:

@@ -197,7 +197,7 @@ class ConfigAPI(EndpointBase):
 
     def get_config_yaml(self) -> str:
         """``GET /config.yaml``: the config file as the server holds it (secrets included)."""
-        text: str = self._raw("/config.yaml", expect="text")
+        text: str = self._raw("/config.yaml", expect="yaml")
         return text
 
     def put_config_yaml(self, text: str) -> PutConfigResult:

@@ -18,7 +18,9 @@
   read timeout is not retried (the server may be busy; trying again triples the wait).
 * **Errors** are translated once, here, into ``reconciler.errors`` (see ``client_errors``).
   A body that should be JSON but is not: ``UnreachableError`` when it looks cut off (starts
-  like JSON), ``ApiError`` otherwise (e.g. an HTML page from something that is not CPA).
+  like JSON), ``ApiError`` otherwise (e.g. an HTML page from something that is not CPA). A
+  file answer (config.yaml, an auth file) whose Content-Type names something else (HTML,
+  JSON for the YAML file) is an ``ApiError`` too.
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ def _user_agent() -> str:
 MANAGEMENT_PREFIX = "/v0/management"
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5)
 
-Expect = Literal["json", "text", "bytes"]
+#: How to read a successful answer: parsed JSON, text, bytes, or a file whose Content-Type
+#: (when sent) must fit: the YAML config (text) or a JSON auth file (bytes).
+Expect = Literal["json", "text", "bytes", "yaml", "json-file"]
+_FILE_TYPES: dict[str, tuple[str, ...]] = {
+    "yaml": ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"),
+    "json-file": ("application/json", "application/octet-stream", "text/plain"),
+}
 QueryParams = Sequence[tuple[str, str]]
 FileParts = Sequence[tuple[str, tuple[str, bytes, str]]]
 
@@ -402,9 +410,11 @@ class Session:
         return error
 
     def _decode(self, response: httpx.Response, method: str, endpoint: str, expect: Expect) -> Any:
-        if expect == "bytes":
+        if expect in _FILE_TYPES:
+            self._check_type(response, method, endpoint, expect)
+        if expect in ("bytes", "json-file"):
             return response.content
-        if expect == "text":
+        if expect in ("text", "yaml"):
             return response.text
         text = response.text
         try:
@@ -421,6 +431,22 @@ class Session:
                 endpoint=endpoint,
             )
             raise error from exc
+
+    def _check_type(
+        self, response: httpx.Response, method: str, endpoint: str, expect: Expect
+    ) -> None:
+        """A file answer must not be labelled as something else (e.g. a proxy's HTML page)."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not kind or kind in _FILE_TYPES[expect]:
+            return
+        raise errors.ApiError(
+            f"{method} {endpoint}: {response.status_code} with Content-Type {kind}, not the "
+            f"{'YAML' if expect == 'yaml' else 'JSON'} file that was asked for; is "
+            f"{self.origin} a CPA server?",
+            status=response.status_code,
+            method=method,
+            endpoint=endpoint,
+        )
 
     def _note_version(self, headers: httpx.Headers) -> None:
         seen = server_version_from_headers(headers)

@@ -396,3 +396,46 @@ def test_non_ascii_key_is_sent_as_utf8_bytes() -> None:
     with ManagementClient("h", "clé-ü", transport=httpx.MockTransport(answer)) as client:
         client.list_auth_files()
     assert seen == ["Bearer clé-ü".encode()]
+
+
+def test_config_yaml_labelled_as_something_else_is_refused(
+    client: ManagementClient, emulator: Any
+) -> None:
+    emulator.inject_fault("GET", "/config.yaml", status=200, body="<html>502</html>", times=3)
+    with pytest.raises(errors.ApiError, match="not the YAML file") as caught:
+        client.get_config_yaml()
+    assert type(caught.value) is errors.ApiError
+
+
+@pytest.mark.parametrize(
+    ("content_type", "accepted"),
+    [
+        ("application/yaml; charset=utf-8", True),
+        ("text/plain", True),
+        (None, True),
+        ("text/html; charset=utf-8", False),
+        ("application/json", False),
+    ],
+)
+def test_config_yaml_content_type(content_type: str | None, accepted: bool) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": content_type} if content_type else {}
+        return httpx.Response(200, content=b"debug: true\n", headers=headers)
+
+    with ManagementClient("h", "k", transport=httpx.MockTransport(answer)) as client:
+        if accepted:
+            assert client.get_config_yaml() == "debug: true\n"
+        else:
+            with pytest.raises(errors.ApiError, match="Content-Type"):
+                client.get_config_yaml()
+
+
+def test_auth_file_download_as_html_is_refused() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>login</html>", headers={"Content-Type": "text/html"})
+
+    with (
+        ManagementClient("h", "k", transport=httpx.MockTransport(answer)) as client,
+        pytest.raises(errors.ApiError, match="not the JSON file"),
+    ):
+        client.download_auth_file("a.json")
