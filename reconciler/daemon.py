@@ -279,6 +279,7 @@ class Reconciler:
                 planned = self._plan(loaded, target, client)
             except errors.ReconcilerError as exc:
                 return self._failure("plan", exc, key_fp)
+            self._auth.succeeded()  # the key works, whatever happens next
             self._track(planned, "desired-state" if desired_changed else "server")
             if not planned.plan.blockers:
                 self._blocked_signature = None
@@ -286,9 +287,7 @@ class Reconciler:
                 failed = self._heal(loaded, target, client, planned.plan, key_fp, desired_ok)
                 if failed is not None:
                     return failed
-        self._auth.succeeded()
         self._backoff.succeeded()
-        self._reported.pop("plan", None)
         self._last_stage = None
         return "success"
 
@@ -502,6 +501,8 @@ def run(
 ) -> Outcome:
     """Run the daemon until ``stop`` is set. Raises ``UsageError`` before starting when the
     listen address or the webhook cannot be used."""
+    if config.mode == "heal":
+        _check_state_dir(config.state_dir)
     stream = stdout if stdout is not None else sys.stdout
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     sinks: list[EventSink] = []
@@ -545,6 +546,22 @@ def run(
             cycle_finished=not outcome[1],
         )
     return Outcome(0, abandoned_cycle=outcome[1])
+
+
+def _check_state_dir(state_dir: Path) -> None:
+    """Heal needs the state directory (lock, backups): refuse to start without it."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise errors.UsageError(
+            f"heal needs a writable state directory for its lock and backups; cannot create "
+            f"{state_dir} ({exc.strerror}): pass --state-dir"
+        ) from exc
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise errors.UsageError(
+            f"heal needs a writable state directory for its lock and backups; {state_dir} is "
+            "not writable: pass --state-dir"
+        )
 
 
 def _shut_down(

@@ -1,5 +1,6 @@
-"""Two `reconciler apply --auto-approve` started together on one state directory: one applies,
-the other exits 5 saying the state directory is locked."""
+"""The state-directory lock: two `reconciler apply --auto-approve` started together, one applies
+and the other exits 5 saying the directory is locked; the daemon's heal waits for a run that
+holds it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon_helpers import DESIRED, base_env, rewrite
+from daemon_helpers import DESIRED, KEY, StartDaemon, base_env, rewrite
 
+from reconciler.client import ManagementClient
 from reconciler.emulator import Emulator
+from reconciler.lock import state_lock
 
 
 def test_overlapping_applies_one_runs_the_other_exits_locked(
@@ -44,3 +47,19 @@ def test_overlapping_applies_one_runs_the_other_exits_locked(
     assert "Apply complete" in applied_out
     puts = [r for r in converged.mutating_requests() if r.path.endswith("/config.yaml")]
     assert len(puts) == 1
+
+
+def test_heal_waits_while_another_run_holds_the_lock(
+    converged: Emulator, desired: Path, daemon: StartDaemon, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    d = daemon(desired, "--interval", "0.5", "--mode", "heal", "--state-dir", str(state_dir))
+    d.wait_cycles(1)
+    with state_lock(state_dir):  # a cron `apply` is running
+        with ManagementClient(converged.url, KEY) as client:
+            client.set_setting("debug", True)
+        skipped = d.wait_for("apply.skipped")
+        assert "locked" in skipped["reason"]
+        assert [r.path for r in converged.mutating_requests()] == ["/v0/management/debug"]
+    assert d.wait_for("drift.resolved", path="debug")["resolved_by"] == "apply"
+    assert d.terminate() == 0

@@ -182,3 +182,13 @@ class daemon_server:  # a context manager used like a function
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=20)
+
+
+def test_heal_refuses_to_start_without_a_usable_state_dir(desired: Path, tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    config = daemon.DaemonConfig(
+        desired=str(desired), state_dir=not_a_dir / "state", mode="heal", listen=None
+    )
+    with pytest.raises(errors.UsageError, match="--state-dir"):
+        daemon.run(config, threading.Event(), stdout=io.StringIO(), environ={})
