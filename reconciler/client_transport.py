@@ -19,8 +19,8 @@
 * **Errors** are translated once, here, into ``reconciler.errors`` (see ``client_errors``).
   A body that should be JSON but is not: ``UnreachableError`` when it looks cut off (starts
   like JSON), ``ApiError`` otherwise (e.g. an HTML page from something that is not CPA). A
-  file answer (config.yaml, an auth file) whose Content-Type names something else (HTML,
-  JSON for the YAML file) is an ``ApiError`` too.
+  file answer (config.yaml, an auth file) labelled as a web page (``text/html``) is an
+  ``ApiError`` too.
 """
 
 from __future__ import annotations
@@ -68,13 +68,11 @@ def _user_agent() -> str:
 MANAGEMENT_PREFIX = "/v0/management"
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5)
 
-#: How to read a successful answer: parsed JSON, text, bytes, or a file whose Content-Type
-#: (when sent) must fit: the YAML config (text) or a JSON auth file (bytes).
+#: How to read a successful answer: parsed JSON, text, bytes, or a file (the YAML config as
+#: text, a JSON auth file as bytes) that must not come labelled as a web page.
 Expect = Literal["json", "text", "bytes", "yaml", "json-file"]
-_FILE_TYPES: dict[str, tuple[str, ...]] = {
-    "yaml": ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"),
-    "json-file": ("application/json", "application/octet-stream", "text/plain"),
-}
+_FILE_EXPECTS = ("yaml", "json-file")
+_WEB_PAGE_TYPES = ("text/html", "application/xhtml+xml")
 QueryParams = Sequence[tuple[str, str]]
 FileParts = Sequence[tuple[str, tuple[str, bytes, str]]]
 
@@ -410,8 +408,8 @@ class Session:
         return error
 
     def _decode(self, response: httpx.Response, method: str, endpoint: str, expect: Expect) -> Any:
-        if expect in _FILE_TYPES:
-            self._check_type(response, method, endpoint, expect)
+        if expect in _FILE_EXPECTS:
+            self._check_not_a_page(response, method, endpoint, expect)
         if expect in ("bytes", "json-file"):
             return response.content
         if expect in ("text", "yaml"):
@@ -432,15 +430,15 @@ class Session:
             )
             raise error from exc
 
-    def _check_type(
+    def _check_not_a_page(
         self, response: httpx.Response, method: str, endpoint: str, expect: Expect
     ) -> None:
-        """A file answer must not be labelled as something else (e.g. a proxy's HTML page)."""
+        """A file answer must not be a web page (a login or error page of a proxy)."""
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not kind or kind in _FILE_TYPES[expect]:
+        if kind not in _WEB_PAGE_TYPES:
             return
         raise errors.ApiError(
-            f"{method} {endpoint}: {response.status_code} with Content-Type {kind}, not the "
+            f"{method} {endpoint}: {response.status_code} with a web page ({kind}), not the "
             f"{'YAML' if expect == 'yaml' else 'JSON'} file that was asked for; is "
             f"{self.origin} a CPA server?",
             status=response.status_code,
