@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import time
 
-from reconciler.emulator import routes_auth, routes_config, routes_oauth, routes_tools
+from reconciler.emulator import (
+    routes_auth,
+    routes_config,
+    routes_lists,
+    routes_oauth,
+    routes_tools,
+)
 from reconciler.emulator.access import provided_key
 from reconciler.emulator.defaults import BANNER_ENDPOINTS, CORS_HEADERS, MANAGEMENT_PREFIX
 from reconciler.emulator.messages import (
@@ -27,6 +33,7 @@ from reconciler.emulator.state import EmulatorState
 ROUTES: dict[tuple[str, str], Handler] = {
     **routes_config.routes(),
     **routes_auth.routes(),
+    **routes_lists.routes(),
     **routes_oauth.routes(),
     **routes_tools.routes(),
 }
