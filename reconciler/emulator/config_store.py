@@ -94,7 +94,11 @@ class ConfigStore:
         secret = block.get("secret-key")
         if not isinstance(secret, str) or not secret.strip() or is_hashed(secret.strip()):
             return False
-        block["secret-key"] = yaml_doc.styled_like(secret, hash_key(secret.strip(), reuse=startup))
+        try:
+            hashed = hash_key(secret.strip(), reuse=startup)
+        except ValueError:  # longer than bcrypt's 72 bytes: Go ignores the error, keeps plaintext
+            return False
+        block["secret-key"] = yaml_doc.styled_like(secret, hashed)
         return True
 
     # -- reading ---------------------------------------------------------------------------
