@@ -118,8 +118,23 @@ def _back_up_files(run: _Run) -> None:
         if action.kind == "auth-file" and action.op in ("delete", "replace"):
             run.progress(f"backing up {action.name}")
             content = run.client.download_auth_file(action.name)
+            _check_restorable(action.name, content)
             reason = "deleted" if action.op == "delete" else "replaced"
             run.backup.save_auth_file(action.name, content, reason)
+
+
+def _check_restorable(name: str, content: bytes) -> None:
+    """A backup that is not an auth file (a proxy's error page answered with 200) would let the
+    delete or re-seed it guards destroy the credential: refuse it, before anything is written."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise errors.ApiError(
+            f"GET /v0/management/auth-files/download?name={name}: the answer is not a JSON "
+            "object, so it cannot serve as the backup of that file"
+        )
 
 
 def _apply_config(run: _Run) -> None:
@@ -127,6 +142,7 @@ def _apply_config(run: _Run) -> None:
     if action is None:
         return
     current = run.client.get_config_yaml()
+    config_document.parse(current)  # an answer that is no config is an error, not a change
     if current != run.live.config_text:
         raise errors.StalePlanError(
             "config.yaml changed on the server since the plan was made (the web UI or another "
