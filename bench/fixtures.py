@@ -1,0 +1,109 @@
+"""What the benchmark runs against: generated auth files, desired-state files, a seeded emulator.
+
+Auth files are written straight into the emulator's auth-dir before it starts (its start-up
+scan registers them, as CPA's watcher does), so seeding 10,000 files costs no requests. The
+desired-state file declares every file with its ``source``, ``disabled`` and the two policy
+fields the listing shows (``priority``, ``note``), and a config whose ``api-keys`` list holds
+every client key: a no-change plan must read all of it and find nothing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.emulator import Emulator
+
+MANAGEMENT_KEY = "bench-management-key"
+_API_KEYS_BLOCK = re.compile(r"^api-keys:\n(?:  - .*\n)*", re.MULTILINE)
+
+
+def file_name(index: int) -> str:
+    return f"codex-user{index:05d}@example.com.json"
+
+
+def auth_content(index: int) -> dict[str, Any]:
+    """A plausible OAuth credential with two listed policy fields (fake tokens)."""
+    return {
+        "type": "codex",
+        "email": f"user{index:05d}@example.com",
+        "access_token": f"bench-access-{index:05d}-" + "a" * 40,
+        "refresh_token": f"bench-refresh-{index:05d}-" + "r" * 40,
+        "id_token": f"bench-id-{index:05d}",
+        "account_id": f"acct-{index:05d}",
+        "expired": "2030-01-01T00:00:00Z",
+        "priority": index % 9 + 1,
+        "note": f"team-{index % 17}",
+    }
+
+
+def api_keys(count: int) -> list[str]:
+    return [f"sk-bench-{index:05d}-{index * 7919 % 100003:06d}" for index in range(count)]
+
+
+def write_auth_files(directory: Path, count: int, start: int = 0) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
+        data = json.dumps(auth_content(index)).encode("utf-8")
+        (directory / file_name(index)).write_bytes(data)
+
+
+def write_desired(directory: Path, *, files: int, keys: int, url: str) -> Path:
+    """A desired-state file declaring ``files`` auth files and ``keys`` api-keys."""
+    write_auth_files(directory / "auth", files)
+    lines = [
+        "target:",
+        f"  url: {url}",
+        "  management-key: ${env:CPA_MANAGEMENT_KEY}",
+        "config:",
+        "  debug: false",
+        "  api-keys:",
+        *(f'    - "{key}"' for key in api_keys(keys)),
+        "auth-files:",
+        "  files:" if files else "  files: []",
+    ]
+    for index in range(files):
+        content = auth_content(index)
+        lines += [
+            f"    - name: {file_name(index)}",
+            f"      source: auth/{file_name(index)}",
+            "      disabled: false",
+            f"      fields: {{priority: {content['priority']}, note: {content['note']}}}",
+        ]
+    path = directory / "desired-state.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def config_with_api_keys(config_yaml: str, keys: int) -> str:
+    block = "api-keys:\n" + "".join(f'  - "{key}"\n' for key in api_keys(keys))
+    text, found = _API_KEYS_BLOCK.subn(block, config_yaml, count=1)
+    if not found:
+        raise ValueError("the emulator's config.yaml has no api-keys block")
+    return text
+
+
+def warm_up(emulator: Emulator) -> None:
+    """Read the config and the listing once, as a long-running CPA has long done."""
+    headers = {"Authorization": f"Bearer {MANAGEMENT_KEY}"}
+    with httpx.Client(base_url=emulator.management_url, headers=headers, timeout=120) as client:
+        for path in ("/config.yaml", "/auth-files"):
+            client.get(path).raise_for_status()
+
+
+@contextmanager
+def seeded_emulator(*, files: int, keys: int, auth_cost: float) -> Iterator[Emulator]:
+    """A started emulator holding ``files`` auth files and ``keys`` api-keys."""
+    emulator = Emulator(management_key=MANAGEMENT_KEY, auth_cost=auth_cost)
+    write_auth_files(emulator.auth_dir, files)
+    with emulator:
+        emulator.set_config_yaml(config_with_api_keys(emulator.config_yaml(), keys))
+        warm_up(emulator)
+        emulator.reset_requests()
+        yield emulator

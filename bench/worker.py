@@ -1,0 +1,188 @@
+"""The measured jobs, each run alone in a fresh process: ``python -m bench.worker JOB SPEC``.
+
+``SPEC`` is a JSON object; the answer is one JSON line on stdout. Imports happen before the
+clock starts, for every job alike, so wall time is the operation's own. Peak memory is the
+growth of the resident set across the operation: the high-water mark (``VmHWM``, reset just
+before the operation) minus the RSS before it, so it counts every allocation, including those
+made by C extensions, and not the imports.
+The management key comes from ``CPA_MANAGEMENT_KEY``, never from argv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler import cli, config_document, planning
+from reconciler.core.config_diff import diff_config
+
+MANAGEMENT = "/v0/management"
+Spec = dict[str, Any]
+
+
+def _status_mb(field: str) -> float:
+    """A ``kB`` line of /proc/self/status (VmRSS: now, VmHWM: the high-water mark), in MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def current_rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); without it the peak includes imports."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+
+
+def measured(operation: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``operation`` once; its answer plus ``wall`` (s) and ``peak_mb`` (peak RSS growth).
+
+    Not ``ru_maxrss``: Linux carries the parent's high-water mark across fork and exec, so a
+    child of the (large) benchmark process would report the parent's size.
+    """
+    gc.collect()
+    before = current_rss_mb()
+    _reset_peak()
+    start = time.perf_counter()
+    answer = operation()
+    wall = time.perf_counter() - start
+    return {**answer, "wall": wall, "peak_mb": max(0.0, _status_mb("VmHWM") - before)}
+
+
+def _client(url: str) -> httpx.Client:
+    key = os.environ["CPA_MANAGEMENT_KEY"]
+    return httpx.Client(
+        base_url=url + MANAGEMENT, headers={"Authorization": f"Bearer {key}"}, timeout=120
+    )
+
+
+def _cli(argv: list[str]) -> dict[str, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(argv)
+    return {"rc": code}
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def job_plan(spec: Spec) -> dict[str, Any]:
+    """``reconciler plan DESIRED --detailed-exitcode`` in-process: rc 0 means no changes."""
+    cli.build_parser()  # imports every command module before the clock starts
+    return measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))
+
+
+def job_apply(spec: Spec) -> dict[str, Any]:
+    cli.build_parser()
+    with tempfile.TemporaryDirectory(prefix="bench-state-") as state:
+        argv = ["apply", spec["desired"], "--auto-approve", "--state-dir", state]
+        return measured(lambda: _cli(argv))
+
+
+def _floor(client: httpx.Client) -> list[dict[str, Any]]:
+    config = client.get("/config.yaml")
+    config.raise_for_status()
+    listing = client.get("/auth-files")
+    listing.raise_for_status()
+    files: list[dict[str, Any]] = json.loads(listing.content)["files"]
+    return files
+
+
+def job_floor(spec: Spec) -> dict[str, Any]:
+    """Only the unavoidable GETs (config.yaml, auth-files), bare httpx, the listing parsed."""
+    with _client(spec["url"]) as client:
+        return measured(lambda: {"files": len(_floor(client))})
+
+
+def job_naive(spec: Spec) -> dict[str, Any]:
+    """The floor, then every auth file downloaded and parsed, one request each."""
+
+    def naive() -> dict[str, Any]:
+        files = _floor(client)
+        for entry in files:
+            answer = client.get("/auth-files/download", params={"name": entry["name"]})
+            answer.raise_for_status()
+            json.loads(answer.content)
+        return {"files": len(files)}
+
+    with _client(spec["url"]) as client:
+        return measured(naive)
+
+
+def job_per_file(spec: Spec) -> dict[str, Any]:
+    """Upload every file of a directory with its own request (the one-request-per-file line)."""
+    paths = sorted(Path(spec["dir"]).glob("*.json"))
+
+    def upload() -> dict[str, Any]:
+        for path in paths:
+            answer = client.post(
+                "/auth-files", params={"name": path.name}, content=path.read_bytes()
+            )
+            answer.raise_for_status()
+        return {"files": len(paths)}
+
+    with _client(spec["url"]) as client:
+        return measured(upload)
+
+
+def job_config_diff(spec: Spec) -> dict[str, Any]:
+    """The semantic config diff alone (desired vs the live config.yaml), median of ``runs``."""
+    loaded = planning.load(spec["desired"], os.environ)
+    with _client(spec["url"]) as client:
+        answer = client.get("/config.yaml")
+        answer.raise_for_status()
+    live = config_document.parse(answer.text)
+    desired = loaded.state.config or {}
+    times, changes = [], 0
+    for _ in range(int(spec.get("runs", 5))):
+        start = time.perf_counter()
+        diff = diff_config(desired, live, prune=False, ignore=())
+        times.append(time.perf_counter() - start)
+        changes = len(diff.changes)
+    return {"wall": statistics.median(times), "changes": changes}
+
+
+def job_daemon(spec: Spec) -> dict[str, Any]:
+    """Memory over many daemon cycles, driven in-process (see ``bench.daemon_cycles``)."""
+    from bench.daemon_cycles import run_cycles
+
+    return run_cycles(spec["desired"], int(spec["cycles"]), current_rss_mb)
+
+
+JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
+    "plan": job_plan,
+    "apply": job_apply,
+    "floor": job_floor,
+    "naive": job_naive,
+    "per-file": job_per_file,
+    "config-diff": job_config_diff,
+    "daemon": job_daemon,
+}
+
+
+def main(argv: list[str]) -> int:
+    job, spec = argv[0], json.loads(argv[1])
+    answer = JOBS[job](spec)
+    sys.stdout.write(json.dumps(answer) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,102 @@
+"""Smoke test of the benchmark: ``python -m bench --quick`` runs and its table holds up.
+
+Only the shape of the table and the request counts are checked, never timings: counts are
+exact on any machine, timings are not.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COLUMNS = ["scenario", "variant", "requests", "wall", "memory", "target", "result"]
+
+
+def _rows(markdown: str) -> list[dict[str, str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == COLUMNS
+    rows, scenario = [], ""
+    for line in lines[2:]:
+        row = dict(zip(COLUMNS, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        scenario = row["scenario"] or scenario
+        rows.append({**row, "scenario": scenario})
+    return rows
+
+
+def _count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[subprocess.CompletedProcess[str], list[dict[str, str]]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    # 0: every target met; 1: a target failed (with --quick only timing ones may); 2: broken.
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc, _rows(proc.stdout)
+
+
+def _find(rows: list[dict[str, str]], scenario: str, variant: str) -> dict[str, str]:
+    found = [r for r in rows if r["scenario"].startswith(scenario) and r["variant"] == variant]
+    assert len(found) == 1, (scenario, variant, rows)
+    return found[0]
+
+
+def test_the_table_has_every_scenario_and_baseline(run) -> None:
+    proc, rows = run
+    assert proc.stdout.startswith("cpa-reconciler benchmark:")
+    assert "auth_cost" in proc.stdout.splitlines()[0]
+    scenarios = {r["scenario"] for r in rows}
+    assert {"no-change plan, 10 files", "no-change plan, 100 files"} <= scenarios
+    assert any(s.startswith("config diff, 1,000-entry api-keys") for s in scenarios)
+    assert any(s.startswith("apply, 100 creates") for s in scenarios)
+    assert any(s.startswith("daemon, 20 cycles") for s in scenarios)
+    for files in ("10", "100"):
+        for variant in (
+            "reconciler plan",
+            "floor: 2 GETs, bare httpx",
+            "naive: downloads every file",
+        ):
+            assert _find(rows, f"no-change plan, {files} files", variant)["wall"]
+    for row in rows:
+        assert row["result"] in ("", "PASS", "FAIL")
+
+
+def test_a_no_change_plan_costs_two_requests_whatever_the_size(run) -> None:
+    _, rows = run
+    for files in (10, 100):
+        plan = _find(rows, f"no-change plan, {files} files", "reconciler plan")
+        assert _count(plan["requests"]) == 2
+        assert plan["result"] == "PASS"
+        floor = _find(rows, f"no-change plan, {files} files", "floor: 2 GETs, bare httpx")
+        assert _count(floor["requests"]) == 2
+        naive = _find(rows, f"no-change plan, {files} files", "naive: downloads every file")
+        assert _count(naive["requests"]) == files + 2
+
+
+def test_creates_are_batched_and_the_baseline_is_one_per_file(run) -> None:
+    _, rows = run
+    apply = _find(rows, "apply, 100 creates", "reconciler apply")
+    assert _count(apply["requests"]) <= 10
+    assert apply["result"] == "PASS"
+    single = _find(rows, "apply, 100 creates", "one request per file")
+    assert _count(single["requests"]) == 100
+
+
+def test_the_daemon_row_shows_memory_at_start_and_end(run) -> None:
+    _, rows = run
+    daemon = next(r for r in rows if r["scenario"].startswith("daemon, 20 cycles"))
+    assert _count(daemon["requests"]) >= 2 * 20
+    assert daemon["memory"].startswith("RSS ") and "->" in daemon["memory"]
+    assert daemon["result"] == "PASS"
