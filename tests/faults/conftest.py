@@ -1,0 +1,35 @@
+"""Fixtures for the fault tests: a clean environment and a fresh ``World`` per test.
+
+``world`` is an emulator with four credentials plus a desired state whose apply takes every
+step (see ``fault_world``); ``UPLOAD_BATCH`` is 2 so its three creates go out in two batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_world import KEY, World
+
+from reconciler import apply
+from reconciler.emulator import Emulator
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CPA_URL", raising=False)
+    monkeypatch.setenv("CPA_MANAGEMENT_KEY", KEY)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(apply, "UPLOAD_BATCH", 2)
+    return 2
+
+
+@pytest.fixture
+def world(tmp_path: Path, small_batches: int) -> Iterator[World]:
+    with Emulator(tmp_path / "cpa", management_key=KEY) as emu:
+        yield World.create(tmp_path / "repo", emu)
