@@ -306,9 +306,12 @@ class Reconciler:
             self.metrics.set_server(version.version, version.commit, version.build_date)
         return planned
 
+    @staticmethod
+    def _items(planned: planning.Planned) -> list[drift.DriftItem]:
+        return drift.items_from_plan(planned.plan, planned.loaded.state.secret_paths)
+
     def _track(self, planned: planning.Planned, resolved_by: str) -> None:
-        items = drift.items_from_plan(planned.plan, planned.loaded.state.secret_paths)
-        update = self._tracker.observe(items, now=now_rfc3339(), cycle=self.cycle)
+        update = self._tracker.observe(self._items(planned), now=now_rfc3339(), cycle=self.cycle)
         for tracked in update.detected:
             self._emit("drift.detected", **tracked.item.fields(), first_seen=tracked.first_seen)
         for tracked in update.changed:
@@ -351,6 +354,7 @@ class Reconciler:
                     return None
                 if not fresh.plan.actions:
                     return None
+                intended = {i.key for i in self._items(fresh) if i.op != "unresolved"}
                 result = executor.apply_plan(
                     fresh.plan,
                     loaded.state,
@@ -365,12 +369,43 @@ class Reconciler:
             return self._failure("apply", exc, key_fp)
         except errors.ReconcilerError as exc:
             return self._apply_failed(exc)
-        self._applied(result)
+        return self._verify(loaded, target, client, result, intended, key_fp)
+
+    def _verify(
+        self,
+        loaded: LoadedDesired,
+        target: planning.Target,
+        client: ManagementClient,
+        result: executor.ApplyResult,
+        intended: set[str],
+        key_fp: str,
+    ) -> str | None:
+        """Plan once more after an apply: what it resolved, and whether it converged at all.
+
+        An apply after which the same items still differ (a server that rewrites what was
+        written, an ``ignore`` missing) is a failure that backs off, not a loop of writes.
+        """
         try:
-            self._track(self._plan(loaded, target, client), "apply")
+            verified = self._plan(loaded, target, client)
         except errors.ReconcilerError as exc:
+            self._applied(result)
             return self._failure("plan", exc, key_fp)
-        return None
+        stuck = intended & {i.key for i in self._items(verified)}
+        failed: str | None = None
+        if stuck:
+            failed = self._apply_failed(
+                errors.ApplyError(
+                    f"the apply did not converge: {len(stuck)} of {len(intended)} drift item(s) "
+                    "still differ right after it (does the server rewrite them? consider "
+                    "config-policy.ignore); retrying with backoff",
+                    done=list(result.done),
+                    not_done=[],
+                )
+            )
+        else:
+            self._applied(result)
+        self._track(verified, "apply")
+        return failed
 
     def _applied(self, result: executor.ApplyResult) -> None:
         self._blocked_signature = None

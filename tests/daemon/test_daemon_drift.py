@@ -140,3 +140,29 @@ def test_broken_desired_edit_is_an_error_and_blocks_heal_until_fixed(
     d.wait_for("reconcile.recovered")
     wait_until(lambda: d.get("/readyz").status_code == 200, "ready again")
     assert d.terminate() == 0
+
+
+def test_heal_that_does_not_stick_backs_off_instead_of_looping(
+    converged: Emulator, desired: Path, daemon: StartDaemon
+) -> None:
+    # The server answers the config write with 200 but keeps its own value (as a server that
+    # rewrites a key would): every apply "succeeds" and the drift stays.
+    converged.inject_fault("PUT", "/config.yaml", status=200, body={"status": "ok"}, times=100)
+    d = daemon(desired, "--interval", INTERVAL, "--mode", "heal")
+    d.wait_cycles(1)
+    with ManagementClient(converged.url, KEY) as client:
+        client.set_setting("debug", True)
+
+    wait_until(lambda: len(d.all("apply.failed")) >= 2, "two failed heals")
+    first, second = d.all("apply.failed")[:2]
+    assert "did not converge" in first["reason"]
+    assert first["done"] == ["update config/config.yaml"]
+    assert second["retry_in"] == 2 * first["retry_in"]  # backing off, not looping
+    assert d.all("apply.succeeded") == []
+    assert d.all("drift.resolved") == []
+    assert len(d.all("drift.detected", path="debug")) == 1
+    puts = [r for r in converged.mutating_requests() if r.path.endswith("/config.yaml")]
+    assert (
+        len(puts) <= len(d.all("apply.failed")) + 1
+    )  # one write per attempt (one may be in flight)
+    assert d.terminate() == 0
