@@ -187,7 +187,8 @@ def describe_exception(exc: Exception) -> str:
 
 
 def redact(error: errors.ApiError, secret: str | None) -> errors.ApiError:
-    """Replace any occurrence of ``secret`` in the error's texts (defence in depth)."""
+    """Replace any occurrence of ``secret`` in the error's texts and parsed body (defence in
+    depth: a proxy or a debug handler may echo the Authorization header back)."""
     if not secret:
         return error
     if secret in error.message:
@@ -195,4 +196,18 @@ def redact(error: errors.ApiError, secret: str | None) -> errors.ApiError:
         error.args = (error.message,)
     if error.details and secret in error.details:
         error.details = error.details.replace(secret, "***")
+    if error.code and secret in error.code:
+        error.code = error.code.replace(secret, "***")
+    if error.data is not None:
+        error.data = _redacted(error.data, secret)
     return error
+
+
+def _redacted(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {_redacted(k, secret): _redacted(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secret) for v in value]
+    return value
