@@ -14,6 +14,7 @@ from reconciler.emulator import (
     routes_auth,
     routes_config,
     routes_lists,
+    routes_maps,
     routes_oauth,
     routes_tools,
 )
@@ -34,6 +35,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     **routes_config.routes(),
     **routes_auth.routes(),
     **routes_lists.routes(),
+    **routes_maps.routes(),
     **routes_oauth.routes(),
     **routes_tools.routes(),
 }
