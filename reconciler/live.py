@@ -1,8 +1,11 @@
 """Read the live state of a CPA through the Management API, with as few requests as possible.
 
 A no-change plan costs two requests (``GET /config.yaml`` and ``GET /auth-files``), plus one
-download per auth file whose declared fields the listing does not show. Downloaded content is
-kept only for planning and never printed: it holds live tokens.
+download per auth file whose declared fields the listing cannot confirm. The listing is only a
+shortcut: it omits fields it does not carry (``proxy_url``, ...) and shows the ones it does
+carry lossily (no ``priority`` of 0, no blank ``note``, notes trimmed, numbers coerced), so a
+declared value the listing does not show as equal is checked against the file itself.
+Downloaded content is kept only for planning and never printed: it holds live tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import config_document, errors
 from reconciler.core import auth_diff
-from reconciler.core.model import DesiredState, LiveAuthFile, LiveState
+from reconciler.core.model import DesiredAuthFile, DesiredState, LiveAuthFile, LiveState
+from reconciler.core.normalize import MISSING
 
 if TYPE_CHECKING:
     from reconciler.api_models import AuthFileInfo
@@ -29,10 +33,22 @@ def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
     listing = {f.name: f for f in client.list_auth_files()}
     files = {name: to_live_auth_file(info) for name, info in listing.items()}
     for entry in desired.auth_files:
-        if entry.name in files and auth_diff.needs_download(entry):
-            files[entry.name] = _with_content(files[entry.name], download_json(client, entry.name))
+        have = files.get(entry.name)
+        if have is not None and _needs_content(entry, have):
+            files[entry.name] = _with_content(have, download_json(client, entry.name))
     version = client.server_version.version if client.server_version else None
     return LiveState(text, config, files, version)
+
+
+def _needs_content(entry: DesiredAuthFile, have: LiveAuthFile) -> bool:
+    """Whether planning ``entry`` must read the file: a field the listing lacks, a re-seed
+    check, or a declared value the (lossy) listing does not show as equal."""
+    if auth_diff.needs_download(entry):
+        return True
+    return any(
+        not auth_diff.field_equal(want, have.listed.get(key, MISSING))
+        for key, want in entry.fields.items()
+    )
 
 
 def to_live_auth_file(info: AuthFileInfo) -> LiveAuthFile:

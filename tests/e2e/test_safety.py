@@ -165,8 +165,8 @@ def test_config_edited_between_the_plan_and_the_put_is_not_overwritten(
     assert refused.code == 3, refused.text
     assert "config.yaml changed on the server" in refused.err
     gets = [r for r in management(emu) if r.path.endswith("/config.yaml")]
-    assert [r.method for r in gets] == ["GET", "GET"]
-    assert mutating(emu) == []
+    assert [r.method for r in gets] == ["GET", "GET"], described(management(emu))
+    assert mutating(emu) == [], described(mutating(emu))
     assert project.backups() == backups, "nothing to back up when nothing is written"
 
 
