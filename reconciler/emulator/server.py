@@ -16,6 +16,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -118,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.replaces_handler:
                 self._apply_fault(fault, req, started)
                 return
-        response, authenticated = dispatch(state, req)
+        response, authenticated = _dispatch_safely(state, req)
         # Recorded before the answer goes out: a client that has its answer finds it logged.
         self._record(req, response.status, authenticated, started)
         self._write(response, req)
@@ -202,6 +203,22 @@ class _Handler(BaseHTTPRequestHandler):
             time=started,
         )
         self.server.state.log.add(record)
+
+
+def _dispatch_safely(state: EmulatorState, req: Request) -> tuple[Response, bool]:
+    """``dispatch``, with a bug in the emulator answered as a 500 instead of a dead socket.
+
+    Only the exception type and place are printed: messages may hold request values.
+    """
+    try:
+        return dispatch(state, req)
+    except Exception as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{frame.filename}:{frame.lineno}"
+        print(f"cpa emulator: internal error {type(exc).__name__} at {where}", file=sys.stderr)
+        response = Response(500, dumpb({"error": "emulator internal error"}))
+        response.headers += [*CORS_HEADERS, ("Content-Type", JSON_TYPE)]
+        return response, False
 
 
 def _fault_path(path: str) -> str:
