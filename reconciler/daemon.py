@@ -56,6 +56,7 @@ from reconciler.health import Endpoints, HealthServer, parse_listen
 from reconciler.lock import state_lock
 from reconciler.metrics import CONTENT_TYPE_LATEST, Metrics
 from reconciler.webhook import Webhook, shown_url
+from reconciler.webhook import check_url as check_webhook_url
 
 MODES = ("observe", "heal")
 READY_INTERVALS = 3  # /readyz: the last success is at most this many intervals old
@@ -538,21 +539,24 @@ def run(
     listen address or the webhook cannot be used."""
     if config.mode == "heal":
         _check_state_dir(config.state_dir)
+    environ = environ if environ is not None else os.environ
     stream = stdout if stdout is not None else sys.stdout
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    if config.webhook_url:
+        check_webhook_url(config.webhook_url)
     sinks: list[EventSink] = []
+    reconciler_box: list[Reconciler] = []
+    health = _health(config, reconciler_box, metrics)  # binds first: a busy port stops us here
     webhook = _webhook(config, metrics, sinks)
     events = EventSink(
         stream,
         log_format=config.log_format,
-        target=config.target.url,
+        target=config.target.url or environ.get("CPA_URL"),  # until a cycle resolves it
         forward=webhook.submit if webhook is not None else None,
     )
     sinks.append(events)
-    reconciler = Reconciler(
-        config, events, metrics, stop, environ if environ is not None else os.environ
-    )
-    health = _health(config, reconciler, metrics)
+    reconciler = Reconciler(config, events, metrics, stop, environ)
+    reconciler_box.append(reconciler)
     scheduler = _scheduler(config, reconciler, metrics)
     events.emit(
         "daemon.started",
@@ -645,13 +649,18 @@ def _scheduler(
     return scheduler
 
 
-def _health(config: DaemonConfig, reconciler: Reconciler, metrics: Metrics) -> HealthServer | None:
+def _health(
+    config: DaemonConfig, reconciler: list[Reconciler], metrics: Metrics
+) -> HealthServer | None:
+    """The health server, bound but not serving yet (``reconciler`` is filled in later)."""
     if not config.listen:
         return None
     host, port = parse_listen(config.listen)
-    return HealthServer(
-        host, port, Endpoints(reconciler.readiness, metrics.exposition, CONTENT_TYPE_LATEST)
-    )
+
+    def readiness() -> tuple[bool, dict[str, Any]]:
+        return reconciler[0].readiness() if reconciler else (False, {"reason": "starting"})
+
+    return HealthServer(host, port, Endpoints(readiness, metrics.exposition, CONTENT_TYPE_LATEST))
 
 
 def _webhook(config: DaemonConfig, metrics: Metrics, sinks: list[EventSink]) -> Webhook | None:

@@ -114,6 +114,8 @@ class HealthServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving (if it started) and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=2)
         self._server.server_close()
-        self._thread.join(timeout=2)
