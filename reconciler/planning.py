@@ -84,14 +84,18 @@ def target_for(
     loaded: LoadedDesired,
     opts: TargetOptions,
     environ: Mapping[str, str],
-    stderr: TextIO = sys.stderr,
+    stderr: TextIO | None = None,
 ) -> Target:
-    """Where to connect and with which key: flag > environment > desired-state file."""
+    """Where to connect and with which key: flag > environment > desired-state file.
+
+    The ``--management-key`` warning goes to ``stderr``, by default the *current*
+    ``sys.stderr`` (looked up at call time, so redirections are honoured).
+    """
     if opts.key_arg is not None:
         print(
             "warning: --management-key puts the key in the process list and shell history; "
             "use CPA_MANAGEMENT_KEY or --management-key-file",
-            file=stderr,
+            file=sys.stderr if stderr is None else stderr,
         )
         environ = {**environ, "CPA_MANAGEMENT_KEY": opts.key_arg}
     url, key = resolve_target(loaded, url=opts.url, key_file=opts.key_file, environ=environ)
