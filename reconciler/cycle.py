@@ -1,0 +1,491 @@
+"""One reconcile cycle of the drift daemon, and the state kept from one cycle to the next.
+
+``Reconciler.tick`` is the job the daemon's scheduler runs (``reconciler.daemon`` owns the loop):
+
+1. Re-read the desired-state file and its references. A broken file is a ``reconcile.error``
+   naming file:line (once per distinct error); the last good state is kept for observing, and
+   **nothing is applied while the file is broken**, in either mode (``apply.skipped``).
+2. Re-read the target and key (``--management-key-file``, ``${file:}`` references). After a
+   401/403 no authenticated request is sent until the hold ends or the key changes
+   (``backoff.AuthHold``); after other failures attempts back off (``backoff.FailureBackoff``).
+3. Plan with ``planning.plan_once`` (read-only), turn the plan into drift items and announce
+   what is new and what resolved (``drift.DriftTracker``).
+4. In ``heal`` mode, when there is drift: under the state-directory lock, plan again and apply
+   with ``apply.apply_plan`` exactly as ``reconciler apply`` does (safety rules, backups, no
+   token re-upload); a blocked plan is an ``apply.blocked`` event, never an apply. Then plan
+   once more: what the apply resolved is announced, and an apply after which the same items
+   still differ is a failure that backs off rather than a loop of writes. No apply is started
+   once stop is requested.
+
+``readiness`` answers ``/readyz`` from the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import secrets
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import apply as executor
+from reconciler import backoff, drift, errors, planning
+from reconciler.backup import Backup
+from reconciler.client import ManagementClient
+from reconciler.core.plan import Plan
+from reconciler.desired import LoadedDesired
+from reconciler.events import EventSink, now_rfc3339
+from reconciler.lock import state_lock
+from reconciler.metrics import Metrics
+
+MODES = ("observe", "heal")
+READY_INTERVALS = 3  # /readyz: the last success is at most this many intervals old
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Everything ``reconciler daemon`` was asked to do (see ``commands/daemon.py``)."""
+
+    desired: str
+    state_dir: Path
+    target: planning.TargetOptions = field(default_factory=planning.TargetOptions)
+    interval: float = 60.0
+    jitter: float = 0.1  # a fraction of the interval, added at random to each run
+    mode: str = "observe"
+    listen: str | None = "127.0.0.1:9464"
+    log_format: str = "json"
+    webhook_url: str | None = None
+    webhook_secret: bytes | None = None
+    ban_backoff: float = 1800.0
+    allow_mass_delete: bool = False
+    allow_replace: bool = False
+    shutdown_timeout: float = 5.0
+
+
+class Reconciler:
+    """The state kept across cycles, and one cycle (``tick``) at a time."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        events: EventSink,
+        metrics: Metrics,
+        stop: threading.Event,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.config = config
+        self.events = events
+        self.metrics = metrics
+        self.stop = stop
+        self.environ = environ
+        self.cycle = 0
+        self._busy = threading.Lock()
+        self._salt = secrets.token_bytes(16)  # keys and desired states compared by HMAC only
+        self._tracker = drift.DriftTracker()
+        self._auth = backoff.AuthHold(config.ban_backoff)
+        self._backoff = backoff.FailureBackoff(config.interval)
+        self._last_good: LoadedDesired | None = None
+        self._last_digest: str | None = None
+        self._reported: dict[str, str] = {}  # stage -> last error reported (no repeats)
+        self._blocked_signature: str | None = None
+        self._failed_cycles = 0
+        self._last_result: str | None = None
+        self._last_stage: str | None = None
+        self._last_success: float | None = None
+        self._last_success_time: str | None = None
+
+    # -- the scheduled job ---------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    def quiesce(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the running cycle to end, then start no other.
+        True when no cycle is running any more."""
+        return self._busy.acquire(timeout=max(0.0, timeout))
+
+    def tick(self) -> None:
+        """One cycle; never raises (an unexpected error is an event, the daemon lives on)."""
+        if self.stop.is_set() or not self._busy.acquire(blocking=False):
+            return
+        try:
+            if self.stop.is_set():
+                return
+            self.cycle += 1
+            self.metrics.in_progress.set(1)
+            started = time.monotonic()
+            result = self._guarded_cycle()
+            self._record(result, time.monotonic() - started)
+        finally:
+            self.metrics.in_progress.set(0)
+            self._busy.release()
+
+    def _guarded_cycle(self) -> str:
+        try:
+            return self._cycle()
+        except Exception as exc:  # a bug of ours: say where, keep serving
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            self._emit(
+                "reconcile.error", stage="internal", reason=f"{type(exc).__name__} at {where}"
+            )
+            print(f"internal error: {type(exc).__name__} at {where}", file=sys.stderr, flush=True)
+            self._last_stage = "internal"
+            return "error"
+
+    def _record(self, result: str, seconds: float) -> None:
+        self.metrics.cycles.labels(result=result).inc()
+        self.metrics.auth_backoff.set(1 if self._auth.held else 0)
+        if result == "skipped":
+            return
+        self.metrics.duration.observe(seconds)
+        self._last_result = result
+        if result == "success":
+            self._last_success = time.monotonic()
+            self._last_success_time = now_rfc3339()
+            self.metrics.last_success.set(time.time())
+            if self._failed_cycles:
+                self._emit("reconcile.recovered", failed_cycles=self._failed_cycles)
+            self._failed_cycles = 0
+        else:
+            self._failed_cycles += 1
+
+    # -- one cycle -----------------------------------------------------------------------
+
+    def _cycle(self) -> str:
+        loaded, desired_ok, desired_changed = self._load_desired()
+        if loaded is None:
+            return "error"
+        target = self._target(loaded)
+        if target is None:
+            return "error"
+        key_fp = hmac.new(self._salt, target.key.encode(), hashlib.sha256).hexdigest()
+        if not self._may_send(key_fp):
+            return "skipped"
+        result = self._observe_and_heal(loaded, target, key_fp, desired_ok, desired_changed)
+        if result == "success" and not desired_ok:
+            self._last_stage = "desired-state"
+            return "error"  # observed fine, but the file is broken: not ready
+        return result
+
+    def _load_desired(self) -> tuple[LoadedDesired | None, bool, bool]:
+        """The desired state to use, whether the file loaded now, and whether it changed."""
+        try:
+            loaded = planning.load(self.config.desired, self.environ)
+        except errors.ReconcilerError as exc:
+            self.metrics.desired_valid.set(0)
+            self._report(
+                "desired-state",
+                exc,
+                path=getattr(exc, "path", None),
+                line=getattr(exc, "line", None),
+            )
+            if self._last_good is None:
+                self._last_stage = "desired-state"
+            return self._last_good, False, False
+        self.metrics.desired_valid.set(1)
+        recovered = self._reported.pop("desired-state", None) is not None
+        self._reported.pop("apply.skipped", None)
+        digest = planning.desired_fingerprint(loaded.state, self._salt) + str(loaded.target_url)
+        changed = self._last_digest is not None and digest != self._last_digest
+        if digest != self._last_digest or recovered:
+            self._emit(
+                "desired.loaded",
+                path=str(loaded.path),
+                config_keys=len(loaded.state.config or {}),
+                auth_files=len(loaded.state.auth_files),
+                recovered=recovered or None,
+            )
+        self._last_good, self._last_digest = loaded, digest
+        return loaded, True, changed
+
+    def _target(self, loaded: LoadedDesired) -> planning.Target | None:
+        try:
+            # The --management-key warning was printed once at start; not on every cycle.
+            target = planning.target_for(loaded, self.config.target, self.environ, io.StringIO())
+        except errors.ReconcilerError as exc:
+            self._report("target", exc)
+            self._last_stage = "target"
+            return None
+        self._reported.pop("target", None)
+        self.events.set_target(target.url)
+        return target
+
+    def _may_send(self, key_fp: str) -> bool:
+        """The auth hold and the failure backoff; says when a hold lets one attempt through."""
+        now = time.monotonic()
+        gate = self._auth.gate(now, key_fp)
+        if gate is backoff.Gate.HOLD:
+            return False
+        if gate is backoff.Gate.SEND:
+            return self._backoff.ready(now)
+        why = (
+            "the key changed"
+            if gate is backoff.Gate.RETRY_KEY_CHANGED
+            else "the backoff window ended"
+        )
+        self._emit("auth.retry", reason=f"{why}: one authenticated attempt")
+        return True
+
+    def _observe_and_heal(
+        self,
+        loaded: LoadedDesired,
+        target: planning.Target,
+        key_fp: str,
+        desired_ok: bool,
+        desired_changed: bool,
+    ) -> str:
+        with planning.make_client(target) as client:
+            try:
+                planned = self._plan(loaded, target, client)
+            except errors.ReconcilerError as exc:
+                return self._failure("plan", exc, key_fp)
+            self._auth.succeeded()  # the key works, whatever happens next
+            self._track(planned, "desired-state" if desired_changed else "server")
+            if not planned.plan.blockers:
+                self._blocked_signature = None
+            if self.config.mode == "heal" and planned.plan.actions:
+                failed = self._heal(loaded, target, client, planned.plan, key_fp, desired_ok)
+                if failed is not None:
+                    return failed
+        self._backoff.succeeded()
+        self._last_stage = None
+        return "success"
+
+    def _plan(
+        self, loaded: LoadedDesired, target: planning.Target, client: ManagementClient
+    ) -> planning.Planned:
+        planned = planning.plan_once(
+            loaded,
+            target,
+            client,
+            allow_mass_delete=self.config.allow_mass_delete,
+            allow_replace=self.config.allow_replace,
+        )
+        version = client.server_version
+        if version is not None:
+            self.metrics.set_server(version.version, version.commit, version.build_date)
+        return planned
+
+    @staticmethod
+    def _items(planned: planning.Planned) -> list[drift.DriftItem]:
+        return drift.items_from_plan(planned.plan, planned.loaded.state.secret_paths)
+
+    def _track(self, planned: planning.Planned, resolved_by: str) -> None:
+        update = self._tracker.observe(self._items(planned), now=now_rfc3339(), cycle=self.cycle)
+        for tracked in update.detected:
+            self._emit("drift.detected", **tracked.item.fields(), first_seen=tracked.first_seen)
+        for tracked in update.changed:
+            fields = tracked.item.fields()
+            self._emit("drift.detected", **fields, first_seen=tracked.first_seen, changed=True)
+        for tracked in update.resolved:
+            fields = tracked.item.fields()
+            self._emit(
+                "drift.resolved", **fields, first_seen=tracked.first_seen, resolved_by=resolved_by
+            )
+        self.metrics.set_drift(update.count_by_kind())
+
+    # -- heal ----------------------------------------------------------------------------
+
+    def _heal(
+        self,
+        loaded: LoadedDesired,
+        target: planning.Target,
+        client: ManagementClient,
+        plan: Plan,
+        key_fp: str,
+        desired_ok: bool,
+    ) -> str | None:
+        """Apply under the lock. Returns "error" when the cycle failed, else None."""
+        if not desired_ok:
+            return self._skip(
+                "desired-invalid",
+                "the desired-state file is invalid; nothing is applied until it loads again",
+            )
+        if plan.blockers:
+            self._blocked(plan)
+            return None
+        if self.stop.is_set():
+            return self._skip("stopping", "the daemon is stopping; no apply is started")
+        try:
+            with state_lock(self.config.state_dir):
+                fresh = self._plan(loaded, target, client)
+                if fresh.plan.blockers:
+                    self._blocked(fresh.plan)
+                    return None
+                if not fresh.plan.actions:
+                    return None
+                intended = {i.key for i in self._items(fresh) if i.op != "unresolved"}
+                result = executor.apply_plan(
+                    fresh.plan,
+                    loaded.state,
+                    fresh.live,
+                    client,
+                    Backup.new(self.config.state_dir, target.url),
+                    seed_key=planning.SEED_KEY,
+                )
+        except errors.LockedError as exc:
+            return self._skip("locked", str(exc))
+        except (errors.UnauthorizedError, errors.ForbiddenError) as exc:
+            return self._failure("apply", exc, key_fp)
+        except errors.ReconcilerError as exc:
+            return self._apply_failed(exc)
+        return self._verify(loaded, target, client, result, intended, key_fp)
+
+    def _verify(
+        self,
+        loaded: LoadedDesired,
+        target: planning.Target,
+        client: ManagementClient,
+        result: executor.ApplyResult,
+        intended: set[str],
+        key_fp: str,
+    ) -> str | None:
+        """Plan once more after an apply: what it resolved, and whether it converged at all.
+
+        An apply after which the same items still differ (a server that rewrites what was
+        written, an ``ignore`` missing) is a failure that backs off, not a loop of writes.
+        """
+        try:
+            verified = self._plan(loaded, target, client)
+        except errors.ReconcilerError as exc:
+            self._applied(result)
+            return self._failure("plan", exc, key_fp)
+        stuck = intended & {i.key for i in self._items(verified)}
+        failed: str | None = None
+        if stuck:
+            failed = self._apply_failed(
+                errors.ApplyError(
+                    f"the apply did not converge: {len(stuck)} of {len(intended)} drift item(s) "
+                    "still differ right after it (does the server rewrite them? consider "
+                    "config-policy.ignore); retrying with backoff",
+                    done=list(result.done),
+                    not_done=[],
+                )
+            )
+        else:
+            self._applied(result)
+        self._track(verified, "apply")
+        return failed
+
+    def _applied(self, result: executor.ApplyResult) -> None:
+        self._blocked_signature = None
+        backup = result.backup
+        self.metrics.applies.labels(result="success").inc()
+        self._emit(
+            "apply.succeeded",
+            actions=list(result.done),
+            backup=str(backup.root) if backup is not None and backup.exists else None,
+            restart_required=list(result.restart_required) or None,
+        )
+
+    def _apply_failed(self, exc: errors.ReconcilerError) -> str:
+        delay = self._backoff.failed(time.monotonic())
+        self.metrics.applies.labels(result="failure").inc()
+        self.metrics.failures.labels(stage="apply").inc()
+        self._emit(
+            "apply.failed",
+            reason=str(exc),
+            done=getattr(exc, "done", None),
+            not_done=getattr(exc, "not_done", None),
+            retry_in=round(delay, 3),
+        )
+        self._last_stage = "apply"
+        return "error"
+
+    def _blocked(self, plan: Plan) -> None:
+        messages = [
+            b.message + (f" (override: {b.override})" if b.override else "") for b in plan.blockers
+        ]
+        signature = "\n".join(messages)
+        self.metrics.applies.labels(result="blocked").inc()
+        if signature == self._blocked_signature:
+            return
+        self._blocked_signature = signature
+        rules = sorted({b.rule for b in plan.blockers})
+        self._emit("apply.blocked", rules=rules, reason="; ".join(messages))
+
+    def _skip(self, why: str, reason: str) -> str | None:
+        self.metrics.applies.labels(result="skipped").inc()
+        if why == "desired-invalid" and self._reported.get("apply.skipped") == reason:
+            return None
+        self._reported["apply.skipped"] = reason
+        self._emit("apply.skipped", reason=reason)
+        return None
+
+    # -- failures ------------------------------------------------------------------------
+
+    def _failure(self, stage: str, exc: errors.ReconcilerError, key_fp: str) -> str:
+        now = time.monotonic()
+        self._last_stage = stage
+        if isinstance(exc, errors.UnauthorizedError | errors.ForbiddenError):
+            counted = isinstance(exc, errors.UnauthorizedError) and exc.status == 401
+            hold = self._auth.refused(now, key_fp, counted=counted)
+            self._last_stage = "auth"
+            self.metrics.failures.labels(stage="auth").inc()
+            self.metrics.auth_backoff.set(1)
+            self._emit("reconcile.error", stage="auth", reason=str(exc))
+            self._emit(
+                "auth.backoff",
+                reason="CPA refused the management key; no authenticated request is sent until "
+                "the key changes or the window ends (CPA bans an IP after 5 failed attempts)",
+                hold_seconds=round(hold, 3),
+                failed_attempts=self._auth.failures_since_success,
+            )
+            return "error"
+        delay = self._backoff.failed(now)
+        self.metrics.failures.labels(stage=stage).inc()
+        self._emit(
+            "reconcile.error",
+            stage=stage,
+            reason=str(exc),
+            attempt=self._backoff.failures,
+            retry_in=round(delay, 3),
+        )
+        return "error"
+
+    def _report(self, stage: str, exc: errors.ReconcilerError, **fields: Any) -> None:
+        """A ``reconcile.error`` for a local problem, once per distinct message."""
+        self.metrics.failures.labels(stage=stage).inc()
+        message = str(exc)
+        if self._reported.get(stage) == message:
+            return
+        self._reported[stage] = message
+        kept = (
+            "; the last good desired state is kept"
+            if stage == "desired-state" and self._last_good
+            else ""
+        )
+        self._emit("reconcile.error", stage=stage, reason=message + kept, **fields)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.events.emit(event, cycle=self.cycle, **fields)
+
+    # -- readiness -----------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the last cycle succeeded and the last success is recent."""
+        detail: dict[str, Any] = {"cycle": self.cycle, "last_success": self._last_success_time}
+        if self._auth.held:
+            return False, {**detail, "reason": "CPA refused the management key (auth backoff)"}
+        if self._last_result is None:
+            return False, {**detail, "reason": "no cycle has completed yet"}
+        if self._last_result != "success":
+            return False, {
+                **detail,
+                "reason": f"the last cycle failed ({self._last_stage or 'error'})",
+            }
+        age = time.monotonic() - (self._last_success or 0.0)
+        limit = READY_INTERVALS * self.config.interval * (1 + self.config.jitter)
+        detail["age_seconds"] = round(age, 3)
+        if age > limit:
+            return False, {**detail, "reason": f"no successful cycle for {age:.0f} s"}
+        return True, detail
