@@ -66,7 +66,15 @@ def is_loopback_url(url: str) -> bool:
 
 
 def check_url(url: str, *, allow_insecure_http: bool) -> None:
+    """Refuse, before any request, a target URL that is not http(s), that carries
+    ``user:password@`` (never echoed), or that is plain http to a host other than loopback."""
     parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise errors.UsageError(
+            "the target url holds user:password@, which CPA does not use and which would "
+            "replace the management key (httpx sends it as Basic auth: a failed attempt). "
+            "Remove it; the key goes in CPA_MANAGEMENT_KEY or --management-key-file"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.UsageError(f"target url {url!r} is not an http:// or https:// URL")
     if parts.scheme == "http" and not is_loopback_url(url) and not allow_insecure_http:
