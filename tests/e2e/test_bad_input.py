@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -94,6 +95,22 @@ CASES = {
         ("'no-suffix' is not a valid auth-file name", "must end in .json"),
     ),
 }
+
+
+@pytest.fixture(scope="module")
+def quiet_emu() -> Iterator[Emulator]:
+    """One emulator for the module: these tests only check that nothing reaches it."""
+    with Emulator(management_key=KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def target_env(monkeypatch: pytest.MonkeyPatch, quiet_emu: Emulator) -> Emulator:
+    quiet_emu.unban()
+    quiet_emu.reset_requests()
+    monkeypatch.setenv("CPA_URL", quiet_emu.url)
+    monkeypatch.setenv("CPA_MANAGEMENT_KEY", KEY)
+    return quiet_emu
 
 
 @pytest.fixture

@@ -17,7 +17,9 @@ Decisions recorded here:
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -317,3 +319,38 @@ def test_apply_without_a_terminal_or_auto_approve_refuses(
     assert mutating(emu) == []
     assert emu.config_yaml() == before
     assert str(REPO)  # the subprocess imports the package installed in the venv
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's address on its default route, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.254", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def test_turning_allow_remote_off_from_another_host_is_refused(
+    project: Project, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler reaches the emulator on a non-loopback address, as from another host
+    (plain http needs --allow-insecure-http there); a plan that sets allow-remote to false
+    would cut it off, so it is refused."""
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with Emulator(management_key=KEY, host=address, allow_remote=True) as remote:
+        monkeypatch.setenv("CPA_URL", remote.url)
+        monkeypatch.setenv("CPA_MANAGEMENT_KEY", KEY)
+        project.write(desired_doc(config={"remote-management": {"allow-remote": False}}))
+
+        refused = cli("apply", project.desired, "--auto-approve", "--allow-insecure-http")
+
+        assert refused.code == 4, refused.text
+        assert "allow-remote would become false" in refused.err
+        assert mutating(remote) == []
+        assert all(not r.client_ip.startswith("127.") for r in management(remote))
+        insecure = cli("plan", project.desired)
+        assert insecure.code == 1 and "--allow-insecure-http" in insecure.err

@@ -1,0 +1,220 @@
+"""What apply does beyond converging: it keeps the live file's comments and unmanaged keys,
+reports restart-only keys, stops cleanly part-way and converges on the next run, holds a lock,
+re-seeds only with --allow-replace (after a backup), and takes its key from a file.
+
+Decisions recorded here:
+
+* A server error in the middle of an apply is not retried by the reconciler (a POST may have
+  landed): the run stops, says what was done and not done, and exits 1; the next apply
+  converges from wherever it stopped.
+* A busy state directory (another run holds its lock) exits 5 before any request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from e2e_helpers import (
+    KEY,
+    Cli,
+    Project,
+    auth_source,
+    described,
+    desired_doc,
+    management,
+    mutating,
+)
+from ruamel.yaml import YAML
+
+from reconciler.emulator import Emulator
+from reconciler.lock import state_lock
+
+HAND_WRITTEN = """\
+# Production CPA — edited by hand, keep these notes.
+debug: false   # flip for a support case
+request-retry: 1
+
+# Keys for the mobile team
+api-keys:
+  - mobile-key
+payload:      # not managed by the reconciler
+  default:
+    - models: [{name: gpt-5}]
+      params: {reasoning.effort: high}
+"""
+
+
+def _hand_written(emu: Emulator) -> None:
+    base = emu.config_yaml()
+    keep = [line for line in base.splitlines() if not line.startswith(("debug:", "request-retry:"))]
+    keep = [line for line in keep if "test-api-key" not in line and line != "api-keys:"]
+    emu.set_config_yaml(HAND_WRITTEN + "\n".join(keep) + "\n")
+
+
+def test_apply_keeps_comments_order_and_unmanaged_keys(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    _hand_written(emu)
+    before = YAML(typ="safe").load(emu.config_yaml())
+    project.write(desired_doc(config={"debug": True, "api-keys": ["mobile-key", "web-key"]}))
+
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    text = emu.config_yaml()
+    for comment in (
+        "# Production CPA — edited by hand, keep these notes.",
+        "# flip for a support case",
+        "# Keys for the mobile team",
+        "# not managed by the reconciler",
+    ):
+        assert comment in text
+    after = YAML(typ="safe").load(text)
+    assert after["debug"] is True and after["api-keys"] == ["mobile-key", "web-key"]
+    assert after["payload"] == before["payload"]
+    assert list(after)[:4] == ["debug", "request-retry", "api-keys", "payload"]
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+
+def test_restart_only_keys_are_applied_and_reported(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    project.write(desired_doc(config={"commercial-mode": True, "debug": True}))
+    applied = cli("apply", project.desired, "--auto-approve")
+    assert applied.code == 0, applied.text
+    assert "takes effect after a CPA restart: commercial-mode" in applied.out
+    assert "commercial-mode: true" in target_env.config_yaml()
+
+
+def test_a_failure_part_way_stops_and_the_next_apply_converges(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    source = project.source("auth/a.json", auth_source("a@example.com"))
+    files = [{"name": "codex-a@example.com.json", "source": source, "fields": {"note": "x"}}]
+    project.write(desired_doc(config={"debug": True}, files=files))
+    emu.inject_fault("POST", "/auth-files", status=500, body={"error": "disk full"})
+
+    stopped = cli("apply", project.desired, "--auto-approve")
+    assert stopped.code == 1, stopped.text
+    assert "apply stopped" in stopped.err
+    assert "done: update config/config.yaml" in stopped.err
+    assert "not done: create auth-file/codex-a@example.com.json" in stopped.err
+    posts = [r for r in management(emu) if r.method == "POST"]
+    assert len(posts) == 1, described(posts)
+
+    resumed = cli("apply", project.desired, "--auto-approve")
+    assert resumed.code == 0, resumed.text
+    assert "config.yaml" not in resumed.out.split("Plan:")[0], "the config was already done"
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+
+def test_a_second_run_on_the_same_state_dir_is_refused(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    project.write(desired_doc(config={"debug": True}))
+    emu.reset_requests()
+    with state_lock(project.state_dir):
+        busy = cli("apply", project.desired, "--auto-approve")
+    assert busy.code == 5, busy.text
+    assert "locked" in busy.err
+    assert management(emu) == []
+
+
+def test_replace_needs_allow_replace_and_backs_up_the_old_file(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    name = "codex-rita@example.com.json"
+    source = project.source("auth/rita.json", auth_source("rita@example.com"))
+    project.write(desired_doc(files=[{"name": name, "source": source, "replace": True}]))
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    emu.refresh_auth_file(name)
+    rotated = emu.read_auth_file(name)["refresh_token"]
+    project.source(source, auth_source("rita@example.com", refresh_token="rt-new-login"))
+    emu.reset_requests()
+
+    blocked = cli("apply", project.desired, "--auto-approve")
+    assert blocked.code == 4, blocked.text
+    assert "--allow-replace" in blocked.err
+    assert mutating(emu) == []
+
+    replaced = cli("apply", project.desired, "--auto-approve", "--allow-replace")
+    assert replaced.code == 0, replaced.text
+    assert emu.read_auth_file(name)["refresh_token"] == "rt-new-login"
+    backup = project.backups()[-1]
+    old = json.loads((backup / "auth-files" / name).read_text())
+    assert old["refresh_token"] == rotated
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+
+def test_config_file_and_key_file(
+    project: Project,
+    target_env: Emulator,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """``config-file:`` names a CPA config.yaml kept in the repo (its plaintext secret-key is
+    compared by bcrypt), and ``--management-key-file`` replaces CPA_MANAGEMENT_KEY."""
+    emu = target_env
+    monkeypatch.delenv("CPA_MANAGEMENT_KEY")
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    (project.root / "cpa-config.yaml").write_text(
+        f"# kept in git\ndebug: true\nrequest-retry: 4\nremote-management:\n  secret-key: {KEY}\n"
+    )
+    project.write({"config-file": "cpa-config.yaml", "config-policy": {"prune": False}})
+
+    applied = cli("apply", project.desired, "--auto-approve", "--management-key-file", key_file)
+    assert applied.code == 0, applied.text
+    assert "request-retry: 4" in emu.config_yaml()
+    assert KEY not in emu.config_yaml()
+    plan = cli("plan", project.desired, "--detailed-exitcode", "--management-key-file", key_file)
+    assert plan.code == 0, plan.out
+
+
+ODD_NAMES = (
+    "codex-a+tag@example.com.json",
+    "codex-josé@example.com.json",
+    "codex-b c@example.com.json",
+    "codex-x&y=z@example.com.json",
+    "codex-50%@example.com.json",
+)
+
+
+def test_odd_file_names_survive_every_request(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """Plus-addressed emails, non-ASCII, spaces, ``&``, ``=`` and ``%`` travel in query strings
+    (status, fields, download, delete) and multipart headers (upload)."""
+    emu = target_env
+
+    def write(note: str, disabled: bool, names: tuple[str, ...], prune: bool = False) -> None:
+        files = [
+            {
+                "name": name,
+                "source": project.source(f"auth/{i}.json", auth_source(f"u{i}@example.com")),
+                "disabled": disabled,
+                "fields": {"note": note, "proxy_url": "socks5://127.0.0.1:1080"},
+            }
+            for i, name in enumerate(names)
+        ]
+        project.write(desired_doc(files=files, prune=prune))
+
+    write("first", True, ODD_NAMES)
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    assert sorted(p.name for p in emu.auth_dir.iterdir()) == sorted(ODD_NAMES)
+    write("second", False, ODD_NAMES)
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    assert all(emu.read_auth_file(n)["note"] == "second" for n in ODD_NAMES)
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+    write("second", False, ODD_NAMES[:1], prune=True)
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    assert [p.name for p in emu.auth_dir.iterdir()] == [ODD_NAMES[0]]
+    (backup,) = project.backups()  # the only apply that replaced or deleted anything
+    assert sorted(p.name for p in (backup / "auth-files").iterdir()) == sorted(ODD_NAMES[1:])
