@@ -90,6 +90,11 @@ def _prune(
             continue
         if not path and key in defaults.PRUNE_EXEMPT:
             continue
+        if any(i[: len(p)] == p for i in ignore):
+            # An ignored path lies inside: prune around it, never remove it with its parent.
+            if isinstance(have, dict):
+                _prune(p, {}, have, ignore, out)
+            continue
         if normalize.is_default(p, have):
             continue
         out.writes.append(Write(p, MISSING))
