@@ -25,6 +25,7 @@ from e2e_helpers import (
     desired_doc,
     management,
     mutating,
+    web_ui_put,
 )
 from ruamel.yaml import YAML
 
@@ -218,3 +219,30 @@ def test_odd_file_names_survive_every_request(
     assert [p.name for p in emu.auth_dir.iterdir()] == [ODD_NAMES[0]]
     (backup,) = project.backups()  # the only apply that replaced or deleted anything
     assert sorted(p.name for p in (backup / "auth-files").iterdir()) == sorted(ODD_NAMES[1:])
+
+
+def test_prune_removes_undeclared_keys_but_never_an_ignored_path(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """``config-policy.ignore`` paths are never written, even when prune removes the key that
+    holds them: prune then works around them (siblings go, the ignored path stays)."""
+    emu = target_env
+    web_ui_put(emu, "debug", True)  # the web UI's save appends CPA's defaults
+    emu.set_config_yaml(
+        emu.config_yaml()
+        + "oauth-excluded-models:\n  codex: [gpt-4]\n  claude: [claude-2]\nrequest-log: true\n"
+    )
+    doc = desired_doc(config={"request-retry": 2})
+    doc["config-policy"] = {"prune": True, "ignore": ["debug", "oauth-excluded-models.codex"]}
+    project.write(doc)
+
+    applied = cli("apply", project.desired, "--auto-approve")
+
+    assert applied.code == 0, applied.text
+    live = YAML(typ="safe").load(emu.config_yaml())
+    assert live["oauth-excluded-models"] == {"codex": ["gpt-4"]}
+    assert live["debug"] is True
+    assert "request-log" not in live and "api-keys" not in live
+    for kept in ("host", "port", "auth-dir", "remote-management", "credential-concurrency"):
+        assert kept in live
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
