@@ -119,8 +119,14 @@ def target_for(
 
 
 def make_client(target: Target) -> ManagementClient:
+    """The client for ``target``; an unusable CA bundle is a usage error naming --ca-cert."""
     verify: bool | str = target.ca_cert if target.ca_cert else True
-    return ManagementClient(target.url, target.key, timeout=target.timeout, verify=verify)
+    try:
+        return ManagementClient(target.url, target.key, timeout=target.timeout, verify=verify)
+    except errors.UsageError as exc:
+        if not target.ca_cert:
+            raise
+        raise errors.UsageError(f"--ca-cert {target.ca_cert}: {exc}") from exc
 
 
 def build_plan(
