@@ -75,9 +75,9 @@ def apply_plan(
         _back_up_files(run)
         for step in (_apply_config, _create, _update, _replace, _delete):
             step(run)
-    except errors.StalePlanError:
+    except errors.StalePlanError as exc:
         if run.result.done:
-            raise _stopped(run, "the server changed while applying") from None
+            raise _stopped(run, f"the server changed while applying: {exc}") from None
         raise
     except errors.ReconcilerError as exc:
         raise _stopped(run, str(exc)) from exc
@@ -97,9 +97,10 @@ def _stopped(run: _Run, why: str) -> errors.ApplyError:
     return errors.ApplyError("\n".join(lines), done=list(done), not_done=list(run.pending))
 
 
-def _check_auth_files_unchanged(run: _Run) -> None:
+def _check_auth_files_unchanged(run: _Run, actions: list[Action] | None = None) -> None:
     """Refuse to create over a file that appeared, or touch one that vanished, since the plan."""
-    actions = [a for a in run.plan.actions if a.kind == "auth-file"]
+    if actions is None:
+        actions = [a for a in run.plan.actions if a.kind == "auth-file"]
     if not actions:
         return
     now = {f.name for f in run.client.list_auth_files()}
@@ -109,7 +110,8 @@ def _check_auth_files_unchanged(run: _Run) -> None:
             state = "appeared on" if exists else "disappeared from"
             raise errors.StalePlanError(
                 f"auth file {action.name} {state} the server since the plan was made; "
-                "nothing was changed. Plan again."
+                + ("it was left as it is" if run.result.done else "nothing was changed")
+                + ". Plan again."
             )
 
 
@@ -185,6 +187,10 @@ def _upload(run: _Run, op: str) -> None:
     batches = list(_batches(actions))
     for n, batch in enumerate(batches, 1):
         verb = "creating" if op == "create" else "re-seeding"
+        if op == "create" and run.result.done:
+            # An upload replaces a file of the same name: one that appeared since the last
+            # look (while the config or an earlier batch was written) must not be overwritten.
+            _check_auth_files_unchanged(run, batch)
         run.progress(f"{verb} auth files: batch {n}/{len(batches)} ({len(batch)} files)")
         files = {a.name: upload_content(entries[a.name], run.seed_key) for a in batch}
         result = run.client.upload_auth_files(files)
