@@ -73,7 +73,9 @@ def _walk(
         elif not normalize.values_equal(p, want, have):
             out.writes.append(Write(p, want))
             out.changes.extend(describe(p, have, want))
-    if prune:
+    if prune and not (path and path[0] in defaults.PRUNE_EXEMPT):
+        # Nothing under an exempt key is pruned either: declaring only
+        # remote-management.allow-remote must not remove remote-management.secret-key.
         _prune(path, desired, live, ignore, out)
 
 
