@@ -246,3 +246,23 @@ def test_prune_removes_undeclared_keys_but_never_an_ignored_path(
     for kept in ("host", "port", "auth-dir", "remote-management", "credential-concurrency"):
         assert kept in live
     assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+
+def test_prune_leaves_what_it_exempts_whole(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """Found by the property test: declaring one key of ``remote-management`` under prune
+    removed the rest of the block, ``secret-key`` included (refused as a lockout, exit 4).
+    host, port, auth-dir and remote-management are exempt from prune, all of their keys."""
+    emu = target_env
+    doc = desired_doc(config={"remote-management": {"allow-remote": False}, "debug": True})
+    doc["config-policy"] = {"prune": True}
+    project.write(doc)
+
+    applied = cli("apply", project.desired, "--auto-approve")
+
+    assert applied.code == 0, applied.text
+    block = YAML(typ="safe").load(emu.config_yaml())["remote-management"]
+    assert block["secret-key"].startswith("$2a$")
+    assert block["disable-control-panel"] is True
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0

@@ -2,7 +2,7 @@
 (must-show 5 of issue 3).
 
 Hypothesis draws a desired state (config scalars, lists and nested maps among real CPA keys,
-config prune on or off, auth files with ``disabled`` and policy ``fields``, auth-file prune on
+config prune on or off, ignored paths, auth files with ``disabled`` and policy ``fields``, auth-file prune on
 or off) and a live state written out of band (a commented config.yaml, sometimes with the
 plaintext key for CPA to re-hash, and auth files with their own policy). Then
 ``apply --auto-approve --allow-mass-delete`` must exit 0 and ``plan --detailed-exitcode`` 0.
@@ -119,10 +119,23 @@ CONFIG_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+# Keys only the live side has: what prune removes (or works around, when ignored).
+LIVE_ONLY_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "oauth-excluded-models": st.fixed_dictionaries(
+        {}, optional={"codex": st.lists(WORD, max_size=2), "claude": st.lists(WORD, max_size=2)}
+    ),
+    "payload": st.fixed_dictionaries(
+        {"default": st.lists(st.fixed_dictionaries({"params": st.dictionaries(WORD, SMALL)}))}
+    ),
+}
+IGNORABLE = ("debug", "api-keys", "routing.strategy", "oauth-excluded-models.codex", "payload")
+
+
 @st.composite
-def configs(draw: st.DrawFn) -> dict[str, Any]:
-    keys = draw(st.lists(st.sampled_from(sorted(CONFIG_VALUES)), unique=True, max_size=8))
-    return {key: draw(CONFIG_VALUES[key]) for key in keys}
+def configs(draw: st.DrawFn, live: bool = False) -> dict[str, Any]:
+    values = {**CONFIG_VALUES, **(LIVE_ONLY_VALUES if live else {})}
+    keys = draw(st.lists(st.sampled_from(sorted(values)), unique=True, max_size=8))
+    return {key: draw(values[key]) for key in keys}
 
 
 NAMES = (
@@ -181,11 +194,21 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "config": draw(configs()),
         "config_prune": draw(st.booleans()),
-        "secret_key": draw(st.booleans()),
+        "ignore": draw(st.lists(st.sampled_from(IGNORABLE), unique=True, max_size=2)),
+        "remote_management": draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "secret-key": st.just("${env:CPA_MANAGEMENT_KEY}"),
+                    "allow-remote": st.booleans(),
+                    "disable-control-panel": st.booleans(),
+                },
+            )
+        ),
         "files": draw(desired_files()),
         "auth_prune": draw(st.booleans()),
         "max_deletions": draw(st.integers(min_value=0, max_value=5)),
-        "live_config": draw(configs()),
+        "live_config": draw(configs(live=True)),
         "live_plaintext_key": draw(st.booleans()),
         "live_files": draw(live_files()),
         "web_ui_save": draw(st.booleans()),
@@ -227,8 +250,8 @@ def _write_live(emu: Emulator, first_config: str, scenario: dict[str, Any]) -> N
 
 def _write_desired(root: Path, scenario: dict[str, Any]) -> Path:
     config = dict(scenario["config"])
-    if scenario["secret_key"]:
-        config["remote-management"] = {"secret-key": "${env:CPA_MANAGEMENT_KEY}"}
+    if scenario["remote_management"]:
+        config["remote-management"] = scenario["remote_management"]
     for entry in scenario["files"]:
         source = root / entry["source"]
         source.parent.mkdir(parents=True, exist_ok=True)
@@ -237,7 +260,7 @@ def _write_desired(root: Path, scenario: dict[str, Any]) -> Path:
     doc = {
         "target": {"management-key": "${env:CPA_MANAGEMENT_KEY}"},
         "config": config,
-        "config-policy": {"prune": scenario["config_prune"]},
+        "config-policy": {"prune": scenario["config_prune"], "ignore": scenario["ignore"]},
         "auth-files": {
             "prune": scenario["auth_prune"],
             "max-deletions": scenario["max_deletions"],
