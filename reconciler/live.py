@@ -52,8 +52,9 @@ def _needs_content(entry: DesiredAuthFile, have: LiveAuthFile) -> bool:
 
 
 def to_live_auth_file(info: AuthFileInfo) -> LiveAuthFile:
-    data = info.model_dump(exclude_none=True)
-    listed = {k: data[k] for k in auth_diff.LISTED_FIELDS if k in data}
+    # Read only the listed policy fields: dumping the whole entry (20 recent_requests buckets
+    # each) cost ~0.3 s of a no-change plan at 10,000 files.
+    listed = {k: v for k in auth_diff.LISTED_FIELDS if (v := getattr(info, k, None)) is not None}
     return LiveAuthFile(
         name=info.name,
         disabled=bool(info.disabled),
