@@ -1,7 +1,8 @@
 """Fixtures for the fault tests: a clean environment and a fresh ``World`` per test.
 
 ``world`` is an emulator with four credentials plus a desired state whose apply takes every
-step (see ``fault_world``); ``UPLOAD_BATCH`` is 2 so its three creates go out in two batches.
+step (see ``fault_world``); ``UPLOAD_BATCH`` is 2 so its three creates go out in two batches,
+and the client's retry delays are cut short (both are constants; in-process runs only).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from fault_world import KEY, World
 
-from reconciler import apply
+from reconciler import apply, client_transport
 from reconciler.emulator import Emulator
 
 
@@ -30,6 +31,14 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture
-def world(tmp_path: Path, small_batches: int) -> Iterator[World]:
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client still retries a failed GET twice, without waiting 0.2 s and 0.5 s first."""
+    monkeypatch.setattr(client_transport, "RETRY_DELAYS", (0.01, 0.01))
+
+
+@pytest.fixture
+def world(tmp_path: Path, small_batches: int, quick_retries: None) -> Iterator[World]:
     with Emulator(tmp_path / "cpa", management_key=KEY) as emu:
-        yield World.create(tmp_path / "repo", emu)
+        world = World.create(tmp_path / "repo", emu)
+        yield world
+        world.close()

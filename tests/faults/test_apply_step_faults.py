@@ -39,7 +39,9 @@ STEPS = (
     Step("backup-download-1", "GET", "/auth-files/download", 1, 0),
     Step("backup-download-2", "GET", "/auth-files/download", 2, 0),
     Step("config-put", "PUT", "/config.yaml", 1, 0),
+    Step("recheck-before-batch-1", "GET", "/auth-files", 3, 1),
     Step("create-batch-1", "POST", "/auth-files", 1, 1),
+    Step("recheck-before-batch-2", "GET", "/auth-files", 4, 3),
     Step("create-batch-2", "POST", "/auth-files", 2, 3),
     Step("status-patch", "PATCH", "/auth-files/status", 1, 4),
     Step("fields-patch-1", "PATCH", "/auth-files/fields", 1, 4),
@@ -81,21 +83,25 @@ def test_a_failed_step_loses_nothing_and_the_next_apply_converges(
 
 def test_without_faults_the_world_takes_every_step_once(world: World) -> None:
     """The matrix above hits real steps: a clean apply sends each of them, in this order."""
+    downloads = world.plan_downloads
+    assert downloads >= 1  # keep-b declares a field the listing does not show
+
     result = world.apply()
 
     assert result.code == 0, result.err
     sent = [(r.method, r.path.removeprefix(PREFIX)) for r in world.emu.requests()]
-    assert world.plan_downloads >= 1  # keep-b declares a field the listing does not show
     assert sent == [
         ("GET", "/config.yaml"),
         ("GET", "/auth-files"),
-        *[("GET", "/auth-files/download")] * world.plan_downloads,
+        *[("GET", "/auth-files/download")] * downloads,
         ("GET", "/auth-files"),
         ("GET", "/auth-files/download"),
         ("GET", "/auth-files/download"),
         ("GET", "/config.yaml"),
         ("PUT", "/config.yaml"),
+        ("GET", "/auth-files"),  # files that appeared meanwhile are not created over
         ("POST", "/auth-files"),
+        ("GET", "/auth-files"),
         ("POST", "/auth-files"),
         ("PATCH", "/auth-files/status"),
         ("PATCH", "/auth-files/fields"),
