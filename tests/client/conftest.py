@@ -1,8 +1,6 @@
 """Fixtures for the client tests: emulators, clients bound to them, request-log helpers.
 
-``emulator`` and ``emulator_factory`` were meant to come from a shared ``tests/conftest.py``;
-until that exists they are defined here with the agreed behaviour (fresh, started, stopped at
-teardown).
+``emulator`` and ``emulator_factory`` come from the shared ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -13,34 +11,11 @@ from typing import Any
 import pytest
 
 from reconciler.client import ManagementClient
-from reconciler.emulator import Emulator
 
 KEY = "test-mgmt-key"
 
 
 MakeClient = Callable[..., ManagementClient]
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    """A fresh, started emulator with the key ``test-mgmt-key``."""
-    with Emulator(management_key=KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emulator_factory() -> Iterator[Callable[..., Emulator]]:
-    """``emulator_factory(**kwargs)``: started emulators, all stopped at teardown."""
-    made: list[Emulator] = []
-
-    def make(**kwargs: Any) -> Emulator:
-        emu = Emulator(**kwargs).start()
-        made.append(emu)
-        return emu
-
-    yield make
-    for emu in made:
-        emu.stop()
 
 
 Sent = Callable[..., list[Any]]
