@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import KEY, Daemon, StartDaemon, base_env, start_daemon, write_workspace
+from daemon_helpers import (
+    CLIENT_KEY,
+    KEY,
+    Daemon,
+    StartDaemon,
+    base_env,
+    start_daemon,
+    write_workspace,
+)
 
 from reconciler import cli
 from reconciler.emulator import Emulator
@@ -34,6 +42,7 @@ def converged(
     """The emulator after ``reconciler apply`` of the desired state, request log cleared."""
     monkeypatch.setenv("CPA_URL", cpa.url)
     monkeypatch.setenv("CPA_MANAGEMENT_KEY", KEY)
+    monkeypatch.setenv("CLIENT_KEY", CLIENT_KEY)
     assert cli.main(["apply", str(desired), "--auto-approve"]) == 0
     capsys.readouterr()
     cpa.reset_requests()

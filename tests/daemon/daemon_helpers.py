@@ -29,6 +29,7 @@ WRONG_KEY = "not-the-key-PLANTED"
 ALICE = "codex-alice@example.com.json"
 BOB = "claude-bob@example.com.json"
 TOKENS = {"access_token": "AT-PLANTED-1", "refresh_token": "RT-PLANTED-1"}
+CLIENT_KEY = "client-key-PLANTED"  # the one api-key the desired state asks for
 WAIT = 20.0  # the longest any poll waits before the test fails
 
 DESIRED = f"""\
@@ -36,6 +37,8 @@ DESIRED = f"""\
 config:
   debug: false
   request-retry: 3
+  api-keys:
+    - ${{env:CLIENT_KEY}}
 auth-files:
   files:
     - name: {ALICE}
@@ -47,7 +50,7 @@ auth-files:
       source: auth/bob.json
 """
 
-BROKEN_LINE = 6
+BROKEN_LINE = 8
 BROKEN = DESIRED.replace("auth-files:\n  files:", "auth-files:\n  filez:")
 
 
@@ -191,6 +194,7 @@ def base_env(url: str, key: str | None = KEY) -> dict[str, str]:
     env["CPA_URL"] = url
     if key is not None:
         env["CPA_MANAGEMENT_KEY"] = key
+    env["CLIENT_KEY"] = CLIENT_KEY
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

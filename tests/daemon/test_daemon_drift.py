@@ -12,6 +12,7 @@ from daemon_helpers import (
     BOB,
     BROKEN,
     BROKEN_LINE,
+    CLIENT_KEY,
     DESIRED,
     KEY,
     TOKENS,
@@ -25,18 +26,21 @@ from daemon_helpers import (
 from reconciler.client import ManagementClient
 from reconciler.emulator import Emulator
 
+ROGUE_KEY = "rogue-client-key-PLANTED"
 INTERVAL = "0.5"
 
 
 def inject_drift(cpa: Emulator) -> list[tuple[str, str]]:
-    """A web-UI style setting change, a deleted credential, a disabled one; returns the
-    mutating requests the test itself sent."""
+    """Web-UI style changes: a setting, a client key added, a credential deleted, another
+    disabled; returns the mutating requests the test itself sent."""
     with ManagementClient(cpa.url, KEY) as client:
         client.set_setting("debug", True)
+        client.put_api_keys([CLIENT_KEY, ROGUE_KEY])
         client.delete_auth_file(BOB)
         client.set_auth_file_disabled(ALICE, True)
     return [
         ("PUT", "/v0/management/debug"),
+        ("PUT", "/v0/management/api-keys"),
         ("DELETE", "/v0/management/auth-files"),
         ("PATCH", "/v0/management/auth-files/status"),
     ]
@@ -46,8 +50,9 @@ def mutating(cpa: Emulator) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in cpa.mutating_requests()]
 
 
-def wait_for_the_three(d: Daemon) -> None:
+def wait_for_the_four(d: Daemon) -> None:
     d.wait_for("drift.detected", kind="config", path="debug", before=True, after=False)
+    d.wait_for("drift.detected", kind="config", path="api-keys[]", before="***")
     d.wait_for("drift.detected", kind="auth-file", name=BOB, op="create")
     d.wait_for(
         "drift.detected", kind="auth-file", name=ALICE, path="disabled", before=True, after=False
@@ -62,14 +67,14 @@ def test_observe_reports_drift_once_and_never_writes(
     assert d.all("drift.detected") == []
     ours = inject_drift(converged)
 
-    wait_for_the_three(d)
+    wait_for_the_four(d)
     d.wait_cycles(3)  # the drift persists over three more cycles: not announced again
-    assert len(d.all("drift.detected")) == 3
+    assert len(d.all("drift.detected")) == 4
     event = d.all("drift.detected", path="debug")[0]
     assert event["target"] == converged.url
     assert {"time", "first_seen", "cycle", "reason", "severity"} <= set(event)
     assert d.metric('reconciler_drift_items{kind="auth-file"}') == 2
-    assert d.metric('reconciler_drift_items{kind="config"}') == 1
+    assert d.metric('reconciler_drift_items{kind="config"}') == 2
 
     with ManagementClient(converged.url, KEY) as client:  # someone puts it back by hand
         client.set_setting("debug", False)
@@ -90,9 +95,10 @@ def test_heal_repairs_drift_and_reports_the_resolution(
     d.wait_cycles(1)
     inject_drift(converged)
 
-    wait_for_the_three(d)
+    wait_for_the_four(d)
     resolutions: list[dict[str, Any]] = [
         {"path": "debug"},
+        {"path": "api-keys[]"},
         {"name": BOB, "op": "create"},
         {"name": ALICE, "path": "disabled"},
     ]
@@ -105,6 +111,7 @@ def test_heal_repairs_drift_and_reports_the_resolution(
     with ManagementClient(converged.url, KEY) as client:
         files = {f.name: f for f in client.list_auth_files()}
         assert client.get_config()["debug"] is False
+        assert client.get_api_keys() == [CLIENT_KEY]
     assert set(files) == {ALICE, BOB}
     assert files[ALICE].disabled is False
     # One upload (bob's); alice, only disabled, is patched and keeps the server's tokens.

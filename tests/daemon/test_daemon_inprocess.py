@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import KEY, Receiver, wait_until
+from daemon_helpers import CLIENT_KEY, KEY, Receiver, wait_until
 from prometheus_client import CollectorRegistry
 
 from reconciler import cli, daemon, errors, planning
@@ -62,7 +62,7 @@ def test_run_in_process_with_a_webhook(
     out = Lines()
     registry = CollectorRegistry()
     outcome: list[daemon.Outcome] = []
-    env = {"CPA_MANAGEMENT_KEY": KEY}
+    env = {"CPA_MANAGEMENT_KEY": KEY, "CLIENT_KEY": CLIENT_KEY}
     thread = threading.Thread(
         target=lambda: outcome.append(
             daemon.run(config, stop, stdout=out, environ=env, registry=registry)
