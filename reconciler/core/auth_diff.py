@@ -116,7 +116,13 @@ def _plan_existing(
 def live_field(have: LiveAuthFile, key: str) -> Any:
     """The live value of a policy field, from the download if there is one, else the listing."""
     if have.content is not None:
-        return have.content.get(key, MISSING)
+        # A dotted name is a path into nested objects, as PATCH /auth-files/fields writes it.
+        value: Any = have.content
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return MISSING
+            value = value[part]
+        return value
     if key in LISTED_FIELDS:
         return have.listed.get(key, MISSING)
     raise ValueError(f"field {key!r} of {have.name} needs the file's content, which was not read")
