@@ -46,7 +46,8 @@ def is_secret_path(path: Path, value: Any = None, *, secret_paths: Iterable[Path
     that embeds credentials (``user:pass@``), and every path in ``secret_paths`` (values that
     came from a ``${env:}``/``${file:}`` reference) or below one.
     """
-    keys = [p for p in path if isinstance(p, str)]
+    # A dotted auth-file field name (headers.Authorization) is a path of its own.
+    keys = [part for p in path if isinstance(p, str) for part in p.split(".")]
     if keys and keys[-1] in _SECRET_LEAF_KEYS:
         return True
     if any(k in _SECRET_SUBTREE_KEYS for k in keys):
