@@ -162,14 +162,33 @@ def upload_content(entry: DesiredAuthFile, seed_key: bytes) -> bytes:
         raise errors.SourceError(f"auth file {entry.name} has no source to upload")
     data: dict[str, Any] = dict(entry.content)
     for key, value in entry.fields.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+        _set_field(data, key, value)
     if entry.disabled is not None:
         data["disabled"] = entry.disabled
     data[SEED_FIELD] = seed_of(seed_key, entry.content)
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _set_field(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set one policy field as PATCH /auth-files/fields would: a dotted name is a path into
+    nested objects, a mapping is merged into the one there, and None removes the field."""
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            if value is None:
+                return
+            child = {}
+        node[part] = child = dict(child)  # a copy: the source's objects are not ours to edit
+        node = child
+    current = node.get(leaf)
+    if value is None:
+        node.pop(leaf, None)
+    elif isinstance(value, dict) and isinstance(current, dict):
+        node[leaf] = {**current, **value}
+    else:
+        node[leaf] = value
 
 
 def _entries(run: _Run) -> Mapping[str, DesiredAuthFile]:

@@ -172,7 +172,11 @@ def desired_fingerprint(desired: DesiredState, key: bytes) -> str:
 
 def live_fingerprint(live_state: LiveState, desired: DesiredState, key: bytes) -> str:
     """What the plan saw of the server, minus what changes on its own (tokens, times)."""
-    declared = {f.name: set(f.fields) | {auth_diff.SEED_FIELD} for f in desired.auth_files}
+    # A dotted field (headers.X-Team) lives under its first part in the file.
+    declared = {
+        f.name: {k.split(".", 1)[0] for k in f.fields} | {auth_diff.SEED_FIELD}
+        for f in desired.auth_files
+    }
     files: dict[str, Any] = {}
     for name, f in sorted(live_state.auth_files.items()):
         content = f.content or {}

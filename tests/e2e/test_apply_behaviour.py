@@ -266,3 +266,31 @@ def test_prune_leaves_what_it_exempts_whole(
     assert block["secret-key"].startswith("$2a$")
     assert block["disable-control-panel"] is True
     assert cli("plan", project.desired, "--detailed-exitcode").code == 0
+
+
+def test_dotted_fields_are_paths_into_the_file(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """``fields: {headers.X-Team: red}`` means ``{"headers": {"X-Team": "red"}}`` (that is
+    what PATCH /auth-files/fields writes): a create writes it that way, an update's result
+    reads back as equal (no endless drift), and the value under ``headers`` is masked."""
+    emu = target_env
+    emu.write_auth_file("codex-old@example.com.json", auth_source("old@example.com"))
+    source = project.source("auth/new.json", auth_source("new@example.com"))
+    header = {"headers.X-Team-Token": "hdr-PLANTED-7c7c"}
+    files = [
+        {"name": "codex-old@example.com.json", "fields": header},
+        {"name": "codex-new@example.com.json", "source": source, "fields": header},
+    ]
+    project.write(desired_doc(files=files))
+
+    plan = cli("plan", project.desired)
+    assert "hdr-PLANTED" not in plan.text
+    assert "fields.headers.X-Team-Token: ***" in plan.out
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    for name in ("codex-old@example.com.json", "codex-new@example.com.json"):
+        data = emu.read_auth_file(name)
+        assert data["headers"] == {"X-Team-Token": "hdr-PLANTED-7c7c"}
+        assert "headers.X-Team-Token" not in data
+    again = cli("plan", project.desired, "--detailed-exitcode")
+    assert again.code == 0, again.out
