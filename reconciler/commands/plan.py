@@ -33,11 +33,15 @@ def run(args: argparse.Namespace) -> int:
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     with planning.make_client(target) as client:
         planned = planning.plan_once(loaded, target, client)
-    meta = planned.meta(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     secret_paths = loaded.state.secret_paths
-    doc = plan_json.plan_to_json(
-        planned.plan, secret_paths=secret_paths, fingerprint_key=target.fingerprint_key, meta=meta
-    )
+    if args.out or args.json:  # the fingerprints hash every file: ~0.3 s at 10,000 files
+        meta = planned.meta(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        doc = plan_json.plan_to_json(
+            planned.plan,
+            secret_paths=secret_paths,
+            fingerprint_key=target.fingerprint_key,
+            meta=meta,
+        )
     if args.out:
         planfile.write_plan_file(args.out, doc)
     if args.json:
