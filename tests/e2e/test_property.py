@@ -15,7 +15,8 @@ Decisions recorded here:
   its directory, the first config.yaml written back, faults, bans and the log cleared).
 * Values are the kind an operator writes: strings from a plain alphabet (no YAML 1.1
   booleans or other look-alikes, whose meaning differs between YAML libraries), no negative
-  ``request_retry`` (CPA deletes the field on such a PATCH, so it can never be converged).
+  ``request_retry`` and no empty or padded header values (CPA deletes or trims those on a
+  PATCH, so such a declaration can never be converged).
 * No shrinking: an example costs most of a second, and shrinking a failure would outlast the
   suite's per-test timeout and hide the report. The failing example is printed whole, with a
   ``@reproduce_failure`` blob to replay it (add ``Phase.shrink`` locally to minimise it).
@@ -156,6 +157,8 @@ FIELDS = st.fixed_dictionaries(
         "request_retry": st.integers(min_value=0, max_value=5),
         "proxy_url": st.sampled_from(["", "socks5://127.0.0.1:1080", "http://u:p@proxy:3128"]),
         "prefix": WORD,
+        "headers": st.dictionaries(st.sampled_from(["X-A", "X-B"]), WORD, max_size=2),
+        "headers.X-Team": WORD,
     },
 )
 
