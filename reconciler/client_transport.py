@@ -347,7 +347,7 @@ class Session:
             try:
                 return self._send_once(request, method, endpoint, expect)
             except (errors.ServerError, errors.UnreachableError) as err:
-                if delay is None or isinstance(err.__cause__, _NOT_RETRIED):
+                if delay is None or isinstance(err.__cause__, _NOT_RETRIED) or _is_tls(err):
                     raise
                 log.info("%s %s failed (%s); retrying in %.1f s", method, endpoint, err, delay)
             time.sleep(delay)
@@ -410,6 +410,14 @@ class Session:
     def _decode(self, response: httpx.Response, method: str, endpoint: str, expect: Expect) -> Any:
         if expect in _FILE_EXPECTS:
             self._check_not_a_page(response, method, endpoint, expect)
+        if expect == "yaml" and _is_json_answer(response):
+            raise errors.ApiError(
+                f"{method} {endpoint}: {response.status_code} with a JSON answer, not the YAML "
+                f"file that was asked for; is {self.origin} a CPA server?",
+                status=response.status_code,
+                method=method,
+                endpoint=endpoint,
+            )
         if expect in ("bytes", "json-file"):
             return response.content
         if expect in ("text", "yaml"):
@@ -458,6 +466,20 @@ class Session:
             self._on_server_version(seen)
 
 
+def _is_json_answer(response: httpx.Response) -> bool:
+    """A JSON document labelled JSON: some API's answer (``{"error": ...}`` from a gateway), not
+    config.yaml, which CPA labels ``application/yaml``. Taken for the config, it would be
+    rewritten and PUT back in place of the real one."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        return False
+    try:
+        json.loads(response.text)
+    except ValueError:
+        return False
+    return True
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -478,3 +500,13 @@ def parse_model(model: type[M], data: Any, method: str, endpoint: str) -> M:
             method=method,
             endpoint=endpoint,
         ) from exc
+
+
+def _is_tls(err: BaseException) -> bool:
+    """A TLS failure (bad certificate, wrong protocol): trying again cannot help."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
