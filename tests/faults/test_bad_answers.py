@@ -68,3 +68,19 @@ def test_the_timeout_is_the_configured_one(world: World) -> None:
     result = world.plan("--detailed-exitcode", timeout=TIMEOUT * 20)
 
     assert result.code == 2, result.err
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["plan-read", "re-read-before-put"])
+def test_a_json_answer_for_config_yaml_is_refused_not_written_back(world: World, nth: int) -> None:
+    """A gateway's ``{"error": ...}`` (200, application/json) parses as a YAML mapping too: taken
+    for config.yaml it would be rewritten and PUT back in place of the real config."""
+    world.emu.inject_fault(
+        "GET", "/config.yaml", nth=nth, status=200, body={"error": "upstream"}, times=5
+    )
+
+    result = world.apply()
+
+    assert result.code == 1, result.out + result.err
+    assert f"GET {PREFIX}/config.yaml: 200 with a JSON answer" in result.err
+    assert mutating(world.emu) == []
+    assert world.emu.config_yaml() == world.config_before

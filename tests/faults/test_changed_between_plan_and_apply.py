@@ -97,15 +97,21 @@ def edit_via_api(world: World) -> str:
     return world.emu.config_yaml()
 
 
+def debug_via_api(world: World) -> str:
+    """``PUT /debug`` to the value the desired state wants: still a change the plan did not see."""
+    world.cpa.set_setting("debug", True)
+    return world.emu.config_yaml()
+
+
 EDITS = {"file": edit_file, "api": edit_via_api}
 
 
-@pytest.mark.parametrize("edit", EDITS)
+@pytest.mark.parametrize("edit", [*EDITS, "api-debug"])
 def test_a_saved_plan_is_refused_after_the_config_changed(
     world: World, tmp_path: Path, edit: str
 ) -> None:
     plan = saved_plan(world, tmp_path)
-    edited = EDITS[edit](world)
+    edited = EDITS.get(edit, debug_via_api)(world)
 
     result = apply_saved(world, plan)
 
