@@ -1,44 +1,69 @@
 """The daemon's memory over many cycles, driven in-process.
 
-Until ``reconciler.daemon`` exists this drives what a daemon cycle does by hand: re-read the
-desired state (it may have changed in git) and ``planning.plan_once`` it against the live
-server over one long-lived client. ``driver`` in the answer says which was measured.
-RSS is read after the first cycle (start), after the warm-up cycles, and after the last (end).
+Builds the daemon's own ``reconciler.cycle.Reconciler`` (observe mode, events to /dev/null,
+metrics in a private registry, no health server, no scheduler) and calls ``tick`` — the job
+``reconciler daemon``'s scheduler runs — once per cycle, back to back. RSS is read after the
+first cycle (start), after the warm-up cycles, and after the last (end). Every cycle must be a
+success that found no drift, or the figures would be of something else.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import tempfile
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from reconciler import planning
+from prometheus_client import CollectorRegistry
+
+from reconciler.cycle import DaemonConfig, Reconciler
+from reconciler.events import EventSink
+from reconciler.metrics import Metrics
 
 WARM_UP = 10
+DRIVER = "reconciler.cycle.Reconciler.tick"
 
 
 def run_cycles(desired: str, cycles: int, rss_mb: Callable[[], float]) -> dict[str, Any]:
-    loaded = planning.load(desired, os.environ)
-    target = planning.target_for(loaded, planning.TargetOptions(), os.environ)
-    samples: dict[str, float] = {}
-    changes = 0
-    start = time.perf_counter()
-    with planning.make_client(target) as client:
+    registry = CollectorRegistry()
+    samples: dict[int, float] = {}
+    checkpoints = {1, min(WARM_UP, cycles), cycles}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-daemon-state-") as state,
+        open(os.devnull, "w", encoding="utf-8") as sink,
+    ):
+        config = DaemonConfig(desired=desired, state_dir=Path(state), mode="observe", listen=None)
+        events = EventSink(sink, log_format="json")
+        reconciler = Reconciler(config, events, Metrics(registry), threading.Event(), os.environ)
+        start = time.perf_counter()
         for cycle in range(1, cycles + 1):
-            loaded = planning.load(desired, os.environ)
-            planned = planning.plan_once(loaded, target, client)
-            changes += int(planned.plan.has_changes)
-            if cycle in (1, min(WARM_UP, cycles), cycles):
+            reconciler.tick()
+            if cycle in checkpoints:
                 gc.collect()
-                samples[str(cycle)] = rss_mb()
+                samples[cycle] = rss_mb()
+        wall = time.perf_counter() - start
     return {
-        "driver": "planning.plan_once loop",
+        "driver": DRIVER,
         "cycles": cycles,
-        "wall": time.perf_counter() - start,
-        "start_mb": samples["1"],
-        "warm_mb": samples[str(min(WARM_UP, cycles))],
-        "end_mb": samples[str(cycles)],
-        "cycles_with_changes": changes,
+        "successes": int(_sample(registry, "reconciler_cycles_total", result="success")),
+        "drift_items": int(_sample(registry, "reconciler_drift_items", kind=None)),
+        "wall": wall,
+        "start_mb": samples[1],
+        "warm_mb": samples[min(WARM_UP, cycles)],
+        "end_mb": samples[cycles],
     }
+
+
+def _sample(registry: CollectorRegistry, name: str, **labels: str | None) -> float:
+    """A sample's value; a label given as None is summed over."""
+    wanted = {k: v for k, v in labels.items() if v is not None}
+    total = 0.0
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted.items()):
+                total += sample.value
+    return total

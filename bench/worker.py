@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from reconciler import cli, config_document, planning
+from reconciler import cli, config_document, planning, render
 from reconciler.core.config_diff import diff_config
 
 MANAGEMENT = "/v0/management"
@@ -89,6 +89,34 @@ def job_plan(spec: Spec) -> dict[str, Any]:
     return measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))
 
 
+def job_plan_loaded(spec: Spec) -> dict[str, Any]:
+    """``reconciler plan`` with the desired file already loaded (its loading timed apart): the
+    server side of a plan, the part that the floor is the floor of.
+
+    Mirrors ``reconciler.commands.plan.run`` without ``--out``/``--json``: target, client,
+    ``plan_once``, the rendered text.
+    """
+    cli.build_parser()
+    start = time.perf_counter()
+    loaded = planning.load(spec["desired"], os.environ)
+    load_wall = time.perf_counter() - start
+
+    def server_side() -> dict[str, Any]:
+        target = planning.target_for(loaded, planning.TargetOptions(), os.environ)
+        with planning.make_client(target) as client:
+            planned = planning.plan_once(loaded, target, client)
+        render.render_text(
+            planned.plan,
+            secret_paths=loaded.state.secret_paths,
+            color=False,
+            target=target.url,
+            server_version=planned.live.server_version,
+        )
+        return {"rc": 2 if planned.plan.has_changes else 0}
+
+    return {**measured(server_side), "load_wall": load_wall}
+
+
 def job_apply(spec: Spec) -> dict[str, Any]:
     cli.build_parser()
     with tempfile.TemporaryDirectory(prefix="bench-state-") as state:
@@ -107,23 +135,27 @@ def _floor(client: httpx.Client) -> list[dict[str, Any]]:
 
 def job_floor(spec: Spec) -> dict[str, Any]:
     """Only the unavoidable GETs (config.yaml, auth-files), bare httpx, the listing parsed."""
-    with _client(spec["url"]) as client:
-        return measured(lambda: {"files": len(_floor(client))})
+
+    def floor() -> dict[str, Any]:
+        with _client(spec["url"]) as client:
+            return {"files": len(_floor(client))}
+
+    return measured(floor)
 
 
 def job_naive(spec: Spec) -> dict[str, Any]:
     """The floor, then every auth file downloaded and parsed, one request each."""
 
     def naive() -> dict[str, Any]:
-        files = _floor(client)
-        for entry in files:
-            answer = client.get("/auth-files/download", params={"name": entry["name"]})
-            answer.raise_for_status()
-            json.loads(answer.content)
+        with _client(spec["url"]) as client:
+            files = _floor(client)
+            for entry in files:
+                answer = client.get("/auth-files/download", params={"name": entry["name"]})
+                answer.raise_for_status()
+                json.loads(answer.content)
         return {"files": len(files)}
 
-    with _client(spec["url"]) as client:
-        return measured(naive)
+    return measured(naive)
 
 
 def job_per_file(spec: Spec) -> dict[str, Any]:
@@ -131,15 +163,15 @@ def job_per_file(spec: Spec) -> dict[str, Any]:
     paths = sorted(Path(spec["dir"]).glob("*.json"))
 
     def upload() -> dict[str, Any]:
-        for path in paths:
-            answer = client.post(
-                "/auth-files", params={"name": path.name}, content=path.read_bytes()
-            )
-            answer.raise_for_status()
+        with _client(spec["url"]) as client:
+            for path in paths:
+                answer = client.post(
+                    "/auth-files", params={"name": path.name}, content=path.read_bytes()
+                )
+                answer.raise_for_status()
         return {"files": len(paths)}
 
-    with _client(spec["url"]) as client:
-        return measured(upload)
+    return measured(upload)
 
 
 def job_config_diff(spec: Spec) -> dict[str, Any]:
@@ -168,6 +200,7 @@ def job_daemon(spec: Spec) -> dict[str, Any]:
 
 JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "plan": job_plan,
+    "plan-loaded": job_plan_loaded,
     "apply": job_apply,
     "floor": job_floor,
     "naive": job_naive,
