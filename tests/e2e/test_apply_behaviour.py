@@ -294,3 +294,17 @@ def test_dotted_fields_are_paths_into_the_file(
         assert "headers.X-Team-Token" not in data
     again = cli("plan", project.desired, "--detailed-exitcode")
     assert again.code == 0, again.out
+
+
+def test_an_empty_mapping_field_declares_nothing(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """Found by the property test: ``headers: {}`` on an existing file was planned as a PATCH
+    on every run (CPA drops an empty headers object, so it never became present)."""
+    emu = target_env
+    emu.write_auth_file("codex-h@example.com.json", auth_source("h@example.com"))
+    files = [{"name": "codex-h@example.com.json", "fields": {"headers": {}, "note": "n"}}]
+    project.write(desired_doc(files=files))
+    assert cli("apply", project.desired, "--auto-approve").code == 0
+    again = cli("plan", project.desired, "--detailed-exitcode")
+    assert again.code == 0, again.out
