@@ -7,6 +7,7 @@ and the client's retry delays are cut short (both are constants; in-process runs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from fault_world import KEY, World
 
 from reconciler import apply, client_transport
 from reconciler.emulator import Emulator
+from reconciler.emulator.defaults import MINIMAL_CONFIG
+from reconciler.emulator.keys import hash_key
 
 
 @pytest.fixture(autouse=True)
@@ -36,9 +39,24 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_transport, "RETRY_DELAYS", (0.01, 0.01))
 
 
+@pytest.fixture(scope="session")
+def key_hash() -> str:
+    """The management key's bcrypt hash, made once: each emulator would spend ~0.1 s on it."""
+    return hash_key(KEY)
+
+
 @pytest.fixture
-def world(tmp_path: Path, small_batches: int, quick_retries: None) -> Iterator[World]:
-    with Emulator(tmp_path / "cpa", management_key=KEY) as emu:
+def world(
+    tmp_path: Path, small_batches: int, quick_retries: None, key_hash: str
+) -> Iterator[World]:
+    config = MINIMAL_CONFIG.format(
+        host='"127.0.0.1"',
+        port=8317,
+        allow_remote="false",
+        secret_key=json.dumps(key_hash),
+        auth_dir=json.dumps(str(tmp_path / "cpa" / "auths")),
+    )
+    with Emulator(tmp_path / "cpa", management_key=KEY, config_yaml=config) as emu:
         world = World.create(tmp_path / "repo", emu)
         yield world
         world.close()

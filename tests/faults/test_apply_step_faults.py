@@ -52,7 +52,7 @@ STEPS = (
 # times=3: a GET is retried twice on a 500 or a broken connection; writes are never retried.
 FAULTS: dict[str, dict[str, Any]] = {
     "500": {"status": 500, "times": 3},
-    "timeout": {"delay": TIMEOUT * 2, "times": 3},
+    "timeout": {"delay": TIMEOUT * 1.6, "times": 3},
     "drop": {"drop": True, "times": 3},
 }
 

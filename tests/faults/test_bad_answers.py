@@ -24,7 +24,6 @@ BAD_ANSWERS: dict[str, dict[str, Any]] = {
 # download's nth 0 is the first backup download, after the plan's own downloads.
 GETS = (
     ("plan", "/config.yaml", 1),
-    ("plan", "/auth-files", 1),
     ("plan", "/auth-files/download", 1),  # a declared field the listing does not show
     ("apply", "/config.yaml", 1),
     ("apply", "/auth-files", 1),

@@ -19,30 +19,43 @@ from fault_world import PREFIX, World, credential, run_cli, wait_for
 
 HOLD = 0.3  # seconds the emulator holds the chosen request back; the change needs a few ms
 
-# Once the apply's plan has seen everything (``World.plan_seen``) the change is made, while the
-# apply waits at one of these later requests.
+# The requests of an apply that are held back, with (method, path, nth counted from the start
+# of the apply; 0: the first backup download, after the plan's own downloads).
 HELD_AT = {
     "freshness-check": ("GET", "/auth-files", 2),
-    "backup-download": ("GET", "/auth-files/download", 0),  # 0: the first backup download
+    "backup-download": ("GET", "/auth-files/download", 0),
     "config-reread": ("GET", "/config.yaml", 2),
     "config-put": ("PUT", "/config.yaml", 1),
+    "create-batch-1": ("POST", "/auth-files", 1),
     "create-batch-2": ("POST", "/auth-files", 2),
 }
 
 OPERATOR_TOKENS = {"access_token": "at-operator-login", "refresh_token": "rt-operator-login"}
 
 
+def just_before(world: World, held: str) -> tuple[str, str, int]:
+    """The request the apply makes right before ``held``: once it was handled, the change is
+    made, so it lands in the gap the hold opens before ``held`` is carried out."""
+    return {
+        "freshness-check": world.plan_seen,
+        "backup-download": ("GET", "/auth-files", 2),
+        "config-reread": ("GET", "/auth-files/download", world.plan_downloads + 2),
+        "config-put": ("GET", "/config.yaml", 2),
+        "create-batch-1": ("GET", "/auth-files", 3),  # the re-check before each batch
+        "create-batch-2": ("GET", "/auth-files", 4),
+    }[held]
+
+
 @contextmanager
-def meantime(
-    world: World, held: str, change: Callable[[], Any], after: tuple[str, str, int] | None = None
-) -> Iterator[list[Any]]:
-    """Hold back the request ``HELD_AT[held]``; once ``after`` (default: the plan's last
-    request) was handled, make ``change``."""
-    after = after or world.plan_seen
-    assert world.cpa.healthz()  # the test's client is connected before the race starts
+def meantime(world: World, held: str, change: Callable[[], Any]) -> Iterator[list[Any]]:
+    """Hold back the request ``HELD_AT[held]`` and make ``change`` just before it is handled;
+    the list yielded holds what ``change`` returned."""
+    after = just_before(world, held)
     method, path, nth = HELD_AT[held]
     if nth == 0:
         nth = world.plan_downloads + 1
+    assert world.cpa.healthz()  # the test's own client is connected before the race starts
+    world.emu.reset_requests()
     world.emu.inject_fault(method, path, nth=nth, delay=HOLD)
     outcome: list[Any] = []
 
@@ -143,10 +156,10 @@ def delete_keep_a(world: World) -> None:
     world.cpa.delete_auth_file("keep-a.json")
 
 
-def operator_login(world: World) -> dict[str, Any]:
-    """new-1.json appears on the server with tokens of its own (an OAuth login in the web UI)."""
-    data = {**credential("new-1.json", "codex"), **OPERATOR_TOKENS}
-    world.emu.write_auth_file("new-1.json", data)
+def operator_login(world: World, name: str = "new-1.json") -> dict[str, Any]:
+    """A file the plan creates appears with tokens of its own (an OAuth login in the web UI)."""
+    data = {**credential(name, "codex"), **OPERATOR_TOKENS}
+    world.emu.write_auth_file(name, data)
     return data
 
 
@@ -195,28 +208,29 @@ def test_a_saved_plan_is_refused_after_a_file_it_creates_appeared(
     assert world.emu.read_auth_file("new-1.json") == login
 
 
+# Before the freshness check; after it, while the config is written; while batch 1 is written.
 @pytest.mark.parametrize(
-    ("held", "after"),
+    ("held", "name"),
     [
-        ("freshness-check", None),
-        # After the freshness check: the file appears while the config is being written.
-        ("config-put", ("GET", "/auth-files", 2)),
+        ("freshness-check", "new-1.json"),
+        ("config-put", "new-1.json"),
+        ("create-batch-1", "new-3.json"),
     ],
-    ids=["before-the-check", "after-the-check"],
 )
 def test_a_file_that_appeared_during_apply_is_not_replaced_by_a_create(
-    world: World, held: str, after: tuple[str, str, int] | None
+    world: World, held: str, name: str
 ) -> None:
-    with meantime(world, held, lambda: operator_login(world), after) as login:
+    with meantime(world, held, lambda: operator_login(world, name)) as login:
         result = world.apply(timeout=10)
 
-    assert result.code in (1, 3), result.out + result.err
-    assert "new-1.json appeared on the server since the plan" in result.err
-    assert world.emu.read_auth_file("new-1.json") == login[0]
+    # Exit 3 when nothing was written yet; 1 with the actions done and not done otherwise.
+    assert result.code == (3 if held == "freshness-check" else 1), result.out + result.err
+    assert f"{name} appeared on the server since the plan" in result.err
+    assert world.emu.read_auth_file(name) == login[0]
     world.assert_nothing_lost()
     # The next apply sees the operator's file as existing: it keeps it and creates the rest.
-    world.converges(foreign=("new-1.json",))
-    assert world.emu.read_auth_file("new-1.json")["refresh_token"] == "rt-operator-login"
+    world.converges(foreign=(name,))
+    assert world.emu.read_auth_file(name)["refresh_token"] == "rt-operator-login"
 
 
 def test_a_saved_plan_still_applies_after_a_token_refresh_and_keeps_the_new_tokens(
