@@ -30,9 +30,9 @@ SEEDS = range(5)
 
 def requests_of_a_full_run(world: World) -> int:
     """A one-batch apply of the world (UPLOAD_BATCH is the real one in a subprocess)."""
-    # 2 plan reads + the plan's downloads, freshness check, 2 backup downloads, config re-read
-    # and PUT, re-check and one POST, 1 status and 2 fields PATCHes, 1 DELETE.
-    return 3 + world.plan_downloads + 2 + 2 + 2 + 3 + 1
+    plan = 2 + world.plan_downloads  # config.yaml, the listing, the downloads
+    check, backups, config, create, patches, delete = 1, 2, 2, 2, 3, 1  # config: re-read + PUT
+    return plan + check + backups + config + create + patches + delete  # create: re-check + POST
 
 
 def start_apply(world: World) -> subprocess.Popen[bytes]:
@@ -53,7 +53,7 @@ def kill_after(world: World, proc: subprocess.Popen[bytes], handled: int, into: 
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     # It was still running: one more request was to come, held back longer than ``into``.
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, "it had finished: requests_of_a_full_run is off"
 
 
 def assert_restorable(world: World) -> None:
