@@ -135,6 +135,10 @@ def run_cli(*argv: str) -> Result:
 
 @dataclass
 class World:
+    """The emulator, the desired-state project beside it, and what was there before any run:
+    ``originals`` (the four credentials), ``config_before`` and the ``config_after`` a
+    successful apply leaves."""
+
     emu: Emulator
     root: Path
     originals: dict[str, dict[str, Any]]
