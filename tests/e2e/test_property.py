@@ -2,10 +2,11 @@
 (must-show 5 of issue 3).
 
 Hypothesis draws a desired state (config scalars, lists and nested maps among real CPA keys,
-config prune on or off, ignored paths, auth files with ``disabled`` and policy ``fields``, auth-file prune on
-or off) and a live state written out of band (a commented config.yaml, sometimes with the
-plaintext key for CPA to re-hash, and auth files with their own policy). Then
-``apply --auto-approve --allow-mass-delete`` must exit 0 and ``plan --detailed-exitcode`` 0.
+config prune on or off, ignored paths, auth files with ``disabled`` and policy ``fields``,
+auth-file prune on or off) and a live state written out of band (a commented config.yaml,
+sometimes with the plaintext key for CPA to re-hash, and auth files with their own policy,
+sometimes under legacy kebab names). Then ``apply --auto-approve --allow-mass-delete`` must
+exit 0 and ``plan --detailed-exitcode`` 0.
 Sometimes a web-UI save that changes nothing (``PUT /debug`` with the current value, which
 re-serialises config.yaml and appends CPA's defaults) comes between the two: still no drift.
 
@@ -163,6 +164,9 @@ FIELDS = st.fixed_dictionaries(
 )
 
 
+LEGACY = {"proxy_url": "proxy-url", "request_retry": "request-retry"}
+
+
 @st.composite
 def desired_files(draw: st.DrawFn) -> list[dict[str, Any]]:
     names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=len(NAMES)))
@@ -187,7 +191,10 @@ def live_files(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
         data = auth_source(name.split("-", 1)[1].removesuffix(".json"), name.split("-")[0])
         if draw(st.booleans()):
             data["disabled"] = True
-        data.update(draw(FIELDS))
+        fields = draw(FIELDS)
+        if draw(st.booleans()):  # older CPA versions and hand edits use the kebab names
+            fields = {LEGACY.get(k, k): v for k, v in fields.items()}
+        data.update(fields)
         out[name] = data
     return out
 
