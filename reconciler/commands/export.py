@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     with planning.make_client(target) as client:
         config = config_document.parse(client.get_config_yaml())
         files = [live.to_live_auth_file(f) for f in client.list_auth_files()]
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = {"CPA_MANAGEMENT_KEY": "the management key"}
     doc = {
         "target": {"url": url, "management-key": "${env:CPA_MANAGEMENT_KEY}"},
         "config": _replace_secrets((), config, variables),
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     print("Set these environment variables before plan/apply:", file=sys.stderr)
-    for name, where in [("CPA_MANAGEMENT_KEY", "the management key"), *variables.items()]:
+    for name, where in variables.items():
         print(f"  {name}  ({where})", file=sys.stderr)
     return 0
 
@@ -82,11 +82,23 @@ def _replace_secrets(path: Path, value: Any, variables: dict[str, str]) -> Any:
         return {k: _replace_secrets((*path, str(k)), v, variables) for k, v in value.items()}
     if isinstance(value, list):
         return [_replace_secrets((*path, i), v, variables) for i, v in enumerate(value)]
-    if isinstance(value, str) and value and secrets.is_secret_path(path, value):
-        name = _env_name(path)
-        variables[name] = "value of " + ".".join(str(p) for p in path)
+    if _is_value(value) and secrets.is_secret_path(path, value):
+        where = "value of " + ".".join(str(p) for p in path)
+        name = base = _env_name(path)
+        n = 1
+        while name in variables:  # two paths may spell the same name (a-b, a_b)
+            n += 1
+            name = f"{base}_{n}"
+        variables[name] = where
         return "${env:" + name + "}"
     return value
+
+
+def _is_value(value: Any) -> bool:
+    """A scalar worth hiding: a non-empty string, or a number (an API key may be all digits)."""
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, str) and value != "") or isinstance(value, int | float)
 
 
 def _file_entry(f: LiveAuthFile) -> dict[str, Any]:

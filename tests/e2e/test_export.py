@@ -142,3 +142,30 @@ def test_export_of_a_server_edited_by_hand_and_in_the_web_ui(
         monkeypatch.setenv(name, str(value))
     plan = cli("plan", exported, "--detailed-exitcode")
     assert plan.code == 0, plan.out
+
+
+def test_export_hides_numeric_secrets_and_lists_each_variable_once(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """A key written without quotes (``- 987654321``) is a YAML number but still a secret.
+    Decision: it is exported as a reference like any other; ``${env:}`` yields a string, so
+    the first plan shows it as changed and one apply writes it quoted (CPA reads both as the
+    same string)."""
+    emu = target_env
+    text = emu.config_yaml().replace('  - "test-api-key"', "  - 98765432101234")
+    emu.set_config_yaml(text + "claude-api-key:\n  - api-key: 5555512345\n")
+
+    result = cli("export")
+
+    assert result.code == 0, result.text
+    assert "98765432101234" not in result.text and "5555512345" not in result.text
+    listed = re.findall(r"^\s+([A-Z][A-Z0-9_]+)\s+\(", result.err, flags=re.MULTILINE)
+    assert (
+        sorted(listed)
+        == sorted(set(listed))
+        == [
+            "CPA_API_KEYS_0",
+            "CPA_CLAUDE_API_KEY_0_API_KEY",
+            "CPA_MANAGEMENT_KEY",
+        ]
+    )
