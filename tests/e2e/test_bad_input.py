@@ -167,7 +167,7 @@ def test_unreachable_server(
     assert settled(target_env) == []
 
 
-@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize("command", ["plan", "apply", "export"])
 def test_wrong_key_costs_exactly_one_request(
     command: str,
     bad_project: Project,
@@ -178,8 +178,12 @@ def test_wrong_key_costs_exactly_one_request(
     emu = target_env
     bad_project.write(HEAD + "config:\n  debug: true\n")
     monkeypatch.setenv("CPA_MANAGEMENT_KEY", "wrong-key-PLANTED-0000")
-    argv = [command, str(bad_project.desired)]
-    result = cli(*argv, *(["--auto-approve"] if command == "apply" else []))
+    argv = {
+        "plan": ["plan", str(bad_project.desired)],
+        "apply": ["apply", str(bad_project.desired), "--auto-approve"],
+        "export": ["export"],
+    }[command]
+    result = cli(*argv)
 
     assert result.code == 1, result.text
     assert "401" in result.err and "management key" in result.err

@@ -259,6 +259,16 @@ def test_every_delete_is_backed_up_privately_and_restore_brings_it_back(
     for name, token in live_tokens.items():
         assert emu.read_auth_file(name)["refresh_token"] == token
 
+    # A file that exists again is kept (its tokens may be newer) unless --overwrite.
+    emu.refresh_auth_file("gone-2.json")
+    newer = emu.read_auth_file("gone-2.json")["refresh_token"]
+    kept = cli("restore", backup)
+    assert kept.code == 0 and "kept gone-2.json" in kept.out
+    assert emu.read_auth_file("gone-2.json")["refresh_token"] == newer
+    overwritten = cli("restore", backup, "--overwrite")
+    assert overwritten.code == 0 and "restored gone-2.json" in overwritten.out
+    assert emu.read_auth_file("gone-2.json")["refresh_token"] == live_tokens["gone-2.json"]
+
 
 def test_restore_latest_from_a_state_dir(project: Project, target_env: Emulator, cli: Cli) -> None:
     emu = target_env
