@@ -122,6 +122,7 @@ def test_no_secret_in_any_output(
     run("plan --markdown", "plan", desired, "--markdown")
     run("plan --out", "plan", desired, "--out", planfile)
     texts["plan file"] = planfile.read_text()
+    assert stat.S_IMODE(planfile.stat().st_mode) == 0o600
     run("apply --plan", "apply", desired, "--plan", planfile)
     assert "Apply complete" in texts["apply --plan"]
     run("plan after apply", "plan", desired, "--json", "--detailed-exitcode")

@@ -30,7 +30,6 @@ import httpx
 import pytest
 from e2e_helpers import (
     KEY,
-    REPO,
     Cli,
     Project,
     auth_source,
@@ -47,19 +46,17 @@ ALICE = "codex-alice@example.com.json"
 CONFIG = {"debug": False, "request-retry": 2}
 
 
-def _converged(project: Project, cli: Cli, **changes: Any) -> Path:
-    """A desired state with one auth file and two config keys, applied."""
+def _with_config(project: Project, config: dict[str, Any]) -> None:
+    """The desired state: one auth file (alice) and ``config``."""
     source = project.source("auth/alice.json", auth_source("alice@example.com"))
     files = [{"name": ALICE, "source": source, "fields": {"priority": 5}}]
-    project.write(desired_doc(config=CONFIG, files=files))
-    assert cli("apply", project.desired, "--auto-approve").code == 0
-    return project.desired
-
-
-def _with_config(project: Project, config: dict[str, Any]) -> None:
-    source = "auth/alice.json"
-    files = [{"name": ALICE, "source": source, "fields": {"priority": 5}}]
     project.write(desired_doc(config=config, files=files))
+
+
+def _converged(project: Project, cli: Cli) -> None:
+    """The desired state with two config keys, applied."""
+    _with_config(project, CONFIG)
+    assert cli("apply", project.desired, "--auto-approve").code == 0
 
 
 def _extra_files(emu: Emulator, *names: str) -> dict[str, dict[str, Any]]:
@@ -328,7 +325,6 @@ def test_apply_without_a_terminal_or_auto_approve_refuses(
     assert "--auto-approve" in done.stderr
     assert mutating(emu) == []
     assert emu.config_yaml() == before
-    assert str(REPO)  # the subprocess imports the package installed in the venv
 
 
 def _non_loopback_address() -> str | None:
