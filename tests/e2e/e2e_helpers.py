@@ -175,12 +175,23 @@ def settled(emu: Emulator, timeout: float = 5.0) -> list[RequestRecord]:
     The emulator records a request just after writing its answer, so a client can return a
     moment before the record exists. Each connection's handler leaves the server's connection
     set only after its last request is recorded; the CLI closes its client before returning,
-    so an empty set means the log is complete.
+    so an empty set means the log is complete. (The emulator has no public "idle" check; if
+    its internals change, fall back to waiting until the log stops growing.)
     """
-    server = emu._server  # the emulator offers no public "idle" check
+    server = getattr(emu, "_server", None)
+    lock = getattr(server, "connections_lock", None)
     deadline = time.monotonic() + timeout
-    while server is not None and time.monotonic() < deadline:
-        with server.connections_lock:
+    if server is None or lock is None:
+        records = emu.requests()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            again = emu.requests()
+            if len(again) == len(records):
+                return again
+            records = again
+        return records
+    while time.monotonic() < deadline:
+        with lock:
             if not server.connections:
                 break
         time.sleep(0.005)
