@@ -308,3 +308,22 @@ def test_an_empty_mapping_field_declares_nothing(
     assert cli("apply", project.desired, "--auto-approve").code == 0
     again = cli("plan", project.desired, "--detailed-exitcode")
     assert again.code == 0, again.out
+
+
+def test_a_missing_file_without_a_source_is_reported_not_invented(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """Decision: a listed file that is missing and has no ``source`` is a difference nobody
+    can fix automatically: plan counts it as a change (exit 2), apply does everything else
+    and then exits 1 naming the file."""
+    emu = target_env
+    files = [{"name": "codex-lost@example.com.json", "disabled": True}]
+    project.write(desired_doc(config={"debug": True}, files=files))
+
+    plan = cli("plan", project.desired, "--detailed-exitcode")
+    assert plan.code == 2, plan.text
+    applied = cli("apply", project.desired, "--auto-approve")
+    assert applied.code == 1, applied.text
+    assert "codex-lost@example.com.json is missing on the server and has no source" in applied.err
+    assert [r.method for r in mutating(emu)] == ["PUT"]
+    assert not (emu.auth_dir / "codex-lost@example.com.json").exists()
