@@ -211,7 +211,9 @@ def test_redact_masks_every_secret_inside_a_value(path, value, expected):
 def test_fields_from_references_are_marked_secret_and_masked():
     from reconciler.plan_json import mask_change
 
-    entry = DesiredAuthFile("a.json", fields={"note": "s3cr3t-note"}, secret_fields=frozenset({"note"}))
+    entry = DesiredAuthFile(
+        "a.json", fields={"note": "s3cr3t-note"}, secret_fields=frozenset({"note"})
+    )
     plan = _plan(_state(entry), _live(LiveAuthFile("a.json", listed={"note": "old-note"})))
     [change] = plan.actions[0].changes
     assert change.secret
