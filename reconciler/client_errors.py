@@ -50,7 +50,8 @@ _MAX_TEXT = 300
 _HINTS: dict[type[errors.ApiError], str] = {
     errors.UnauthorizedError: (
         "Check the management key. CPA bans the client IP for 30 minutes after 5 failed "
-        "attempts, so this client sends nothing more until reset() or set_management_key()."
+        "attempts, so nothing more is sent with this key (a ManagementClient resumes after "
+        "reset() or set_management_key())."
     ),
     errors.BannedError: (
         "CPA refuses this client IP after repeated failed authentications, even with the right "
