@@ -106,7 +106,7 @@ def notes(settings: Settings) -> list[str]:
         f"requests: counted in the emulator's request log. wall: each job in a fresh "
         f"subprocess, imports excluded; plan and floor: median of {settings.repeat} "
         "interleaved runs. memory: peak RSS growth over the job (VmHWM, reset after the "
-        "imports, minus VmRSS before; ru_maxrss would carry the parent's peak across exec); daemon: current RSS after the first and the last cycle.",
+        "imports, minus VmRSS before; ru_maxrss would carry the parent's peak across exec).",
         f"plan: `reconciler plan --detailed-exitcode` (exit 0 = no changes) on a desired state "
         f"declaring every file (source, disabled, priority, note) and {settings.api_keys:,} "
         "api-keys. floor: GET /config.yaml + GET /auth-files with bare httpx, the listing "
@@ -116,8 +116,9 @@ def notes(settings: Settings) -> list[str]:
         "10,000 entries (pure-Python YAML, a line number kept for every value) is shown on its "
         "own row.",
         "daemon: the daemon's own cycle (reconciler.cycle.Reconciler.tick, observe mode) "
-        "called back to back in one process, every cycle a success with no drift. 'growth' is "
-        "RSS at the end minus RSS after 10 warm-up cycles.",
+        "called back to back in one process, every cycle a success with no drift. memory: RSS "
+        "after the first cycle, the 10th, half-way and the last; 'grows' is the last minus "
+        "half-way.",
     ]
 
 

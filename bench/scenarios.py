@@ -11,7 +11,8 @@ alike), and returns table rows. Targets:
   command, and the loading alone, are shown beside it;
 * the config diff of 10,000-entry lists takes under 0.5 s;
 * 1,000 creates take at most 10 requests;
-* the daemon stays under 100 MB and does not grow (RSS after the warm-up vs at the end).
+* the daemon stays under 100 MB and does not grow: RSS over the second half of the cycles
+  (the first ones settle the allocator in) rises by at most 1 MB.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ FLOOR_RATIO = 1.5
 DIFF_SECONDS = 0.5
 CREATE_REQUESTS = 10
 DAEMON_MB = 100.0
-DAEMON_GROWTH_MB = 2.0
+DAEMON_GROWTH_MB = 1.0
 
 Progress = Callable[[str], None]
 SCENARIOS = ("plan", "diff", "apply", "daemon")
@@ -214,19 +215,18 @@ def daemon_rows(settings: Settings, progress: Progress) -> list[Row]:
             f"daemon: {answer['successes']} of {cycles} cycles succeeded, "
             f"{answer['drift_items']} drift item(s) at the end; expected every cycle clean"
         )
-    start, warm, end = answer["start_mb"], answer["warm_mb"], answer["end_mb"]
-    growth = end - warm
-    ok = max(start, end) < DAEMON_MB and growth <= DAEMON_GROWTH_MB
+    start, warm, half, end = (answer[k] for k in ("start_mb", "warm_mb", "half_mb", "end_mb"))
+    growth = end - half
+    ok = max(start, warm, half, end) < DAEMON_MB and growth <= DAEMON_GROWTH_MB
     return [
         Row(
             f"daemon, {count(cycles)} cycles ({count(settings.daemon_files)} files, "
             f"{count(settings.daemon_api_keys)} api-keys)",
             answer["driver"],
             count(answer["requests"]),
-            seconds(answer["wall"]) if "wall" in answer else "",
-            f"RSS {start:.1f} -> {end:.1f} MB",
-            f"< {DAEMON_MB:.0f} MB, growth after warm-up <= {DAEMON_GROWTH_MB:.0f} MB "
-            f"({growth:+.1f} MB)",
+            seconds(answer["wall"]),
+            f"RSS {start:.1f} -> {warm:.1f} -> {half:.1f} -> {end:.1f} MB",
+            f"< {DAEMON_MB:.0f} MB; 2nd half grows <= {DAEMON_GROWTH_MB:g} MB ({growth:+.1f})",
             verdict(ok),
         )
     ]
