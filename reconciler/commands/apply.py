@@ -6,11 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from reconciler import apply as executor
 from reconciler import errors, plan_json, planfile, planning, render
 from reconciler.backup import Backup
+from reconciler.client import ManagementClient
 from reconciler.commands import options
+from reconciler.desired import LoadedDesired
 from reconciler.lock import state_lock
 
 HELP = "apply the changes that plan shows (asks first on a terminal)"
@@ -51,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
         return _apply(args, loaded, target, client, saved)
 
 
-def _apply(args, loaded, target, client, saved) -> int:  # type: ignore[no-untyped-def]
+def _apply(
+    args: argparse.Namespace,
+    loaded: LoadedDesired,
+    target: planning.Target,
+    client: ManagementClient,
+    saved: dict[str, Any] | None,
+) -> int:
     planned = planning.plan_once(
         loaded,
         target,
@@ -112,7 +121,7 @@ def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
     return 1
 
 
-def _check_plan_target(saved: dict, target: planning.Target, path: str) -> None:  # type: ignore[type-arg]
+def _check_plan_target(saved: dict[str, Any], target: planning.Target, path: str) -> None:
     """A plan for another server is the wrong input, not a stale plan: exit 1, no request."""
     planned_for = saved.get("target", {}).get("url")
     if planned_for != plan_json.safe_url(target.url):
@@ -122,7 +131,7 @@ def _check_plan_target(saved: dict, target: planning.Target, path: str) -> None:
         )
 
 
-def _check_saved_plan(saved: dict, planned: planning.Planned, path: str) -> None:  # type: ignore[type-arg]
+def _check_saved_plan(saved: dict[str, Any], planned: planning.Planned, path: str) -> None:
     meta = planned.meta(created_at="")
     for key, what in (("desired_fingerprint", "desired state"), ("live_fingerprint", "live state")):
         if saved.get(key) != meta[key]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reconciler import errors, planning
 from reconciler.backup import list_backups, read_backup
+from reconciler.client import ManagementClient
 from reconciler.commands import options
 
 HELP = "put back the config and auth files saved in a backup"
@@ -56,7 +57,7 @@ def _resolve(args: argparse.Namespace) -> Path:
     return found[-1]
 
 
-def _restore_files(client, files: dict[str, bytes], *, overwrite: bool) -> None:  # type: ignore[no-untyped-def]
+def _restore_files(client: ManagementClient, files: dict[str, bytes], *, overwrite: bool) -> None:
     live = {f.name for f in client.list_auth_files()}
     todo = {n: c for n, c in files.items() if overwrite or n not in live}
     for name in sorted(set(files) - set(todo)):
