@@ -10,16 +10,14 @@ Downloaded content is kept only for planning and never printed: it holds live to
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from reconciler import config_document, errors
 from reconciler.core import auth_diff
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveAuthFile, LiveState
 from reconciler.core.normalize import MISSING
+from reconciler.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from reconciler.api_models import AuthFileInfo
@@ -33,7 +31,8 @@ def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
     if desired.config is not None:
         text = client.get_config_yaml()
         config = config_document.parse(text)
-    with _gc_paused():
+    # ~300,000 new containers at 10,000 files, none in a cycle: ~0.1 s of a 0.9 s plan.
+    with gc_paused():
         listing = {f.name: f for f in client.list_auth_files()}
         files = {name: to_live_auth_file(info) for name, info in listing.items()}
     for entry in desired.auth_files:
@@ -42,21 +41,6 @@ def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
             files[entry.name] = _with_content(have, download_json(client, entry.name))
     version = client.server_version.version if client.server_version else None
     return LiveState(text, config, files, version)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the listing is parsed: a 10,000-file listing is some
-    300,000 new containers, none of them in a cycle, and the collections they trigger walked the
-    whole heap (the loaded desired state included): ~0.1 s of a 0.9 s no-change plan. The cost:
-    the peak RSS of that step is ~25 MB higher at 10,000 files (below the desired file's own)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _needs_content(entry: DesiredAuthFile, have: LiveAuthFile) -> bool:
