@@ -73,6 +73,9 @@ def test_aliases_and_merge_keys_give_independent_copies() -> None:
         ("a: 1\n---\nb: 2\n", 2, "expected a single document"),
         ("a: 1\nb: \x07\n", 2, "unacceptable character"),
         ("a: !!int x\n", 1, "invalid int value"),
+        ("a: !!int\n", 1, "invalid int value"),
+        ("a: !!bool maybe\n", 1, "invalid bool value"),
+        ("a: !!float ''\n", 1, "invalid float value"),
     ],
 )
 def test_errors_have_lines(text: str, line: int, message: str) -> None:
