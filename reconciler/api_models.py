@@ -25,6 +25,8 @@ __all__ = [
     "AuthFileInfo",
     "AuthFileList",
     "AuthFileStatusResult",
+    "AuthFileSummary",
+    "AuthFileSummaryList",
     "BatchFailure",
     "DeleteLogsResult",
     "DeleteResult",
@@ -89,28 +91,53 @@ class RecentRequests(TypedDict, total=False):
     failed: int | None
 
 
-class AuthFileInfo(_Answer):
-    """One entry of ``GET /auth-files``: what the server knows about an auth file.
+class AuthFileSummary(BaseModel):
+    """An entry of ``GET /auth-files`` reduced to what a reconciler reads: the name, the state,
+    the provider and account, and the policy fields the listing shows. Every other field is
+    skipped, not kept (see ``ManagementClient.list_auth_file_summaries``)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str
+    disabled: bool | None = None
+    type: str | None = None
+    provider: str | None = None
+    email: str | None = None
+    priority: int | None = None
+    note: str | None = None
+    weight: int | None = None
+    websockets: bool | None = None
+    request_retry: int | None = None
+
+
+class AuthFileSummaryList(BaseModel):
+    """``GET /auth-files``, entries as ``AuthFileSummary``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    files: list[AuthFileSummary] = Field(default_factory=list)
+
+
+class AuthFileInfo(AuthFileSummary):
+    """One entry of ``GET /auth-files``: what the server knows about an auth file (the summary's
+    fields and all the others; unknown fields are kept).
 
     There is no content hash. ``auth_index`` identifies the file's location, not its content.
     """
 
-    name: str
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
     id: str | None = None
     auth_index: str | None = None
-    type: str | None = None
-    provider: str | None = None
     label: str | None = None
     status: str | None = None
     status_message: str | None = None
-    disabled: bool | None = None
     unavailable: bool | None = None
     runtime_only: bool | None = None
     source: str | None = None
     path: str | None = None
     size: int | None = None
     modtime: str | None = None
-    email: str | None = None
     project_id: str | None = None
     account_type: str | None = None
     account: str | None = None
@@ -118,11 +145,6 @@ class AuthFileInfo(_Answer):
     updated_at: str | None = None
     last_refresh: str | None = None
     next_retry_after: str | None = None
-    priority: int | None = None
-    note: str | None = None
-    weight: int | None = None
-    websockets: bool | None = None
-    request_retry: int | None = None
     success: int | None = None
     failed: int | None = None
     # Not validated (kept as the server sent it): 20 buckets per file, unused by the reconciler,

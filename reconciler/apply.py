@@ -103,7 +103,7 @@ def _check_auth_files_unchanged(run: _Run, actions: list[Action] | None = None) 
         actions = [a for a in run.plan.actions if a.kind == "auth-file"]
     if not actions:
         return
-    now = {f.name for f in run.client.list_auth_files()}
+    now = {f.name for f in run.client.list_auth_file_summaries()}
     for action in actions:
         exists = action.name in now
         if (action.op == "create") == exists:

@@ -69,7 +69,8 @@ MANAGEMENT_PREFIX = "/v0/management"
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5)
 
 #: How to read a successful answer: parsed JSON, text, bytes, or a file (the YAML config as
-#: text, a JSON auth file as bytes) that must not come labelled as a web page.
+#: text, a JSON auth file as bytes) that must not come labelled as a web page. ``call`` also
+#: takes a model class: JSON validated by it straight from the bytes.
 Expect = Literal["json", "text", "bytes", "yaml", "json-file"]
 _FILE_EXPECTS = ("yaml", "json-file")
 _WEB_PAGE_TYPES = ("text/html", "application/xhtml+xml")
@@ -239,12 +240,15 @@ class Session:
         content: bytes | None = None,
         files: FileParts | None = None,
         content_type: str | None = None,
-        expect: Expect = "json",
+        expect: Expect | type[BaseModel] = "json",
         retry: bool | None = None,
     ) -> Reply:
         """Send an authenticated management request and return its successful answer.
 
         ``path`` is relative to ``/v0/management``. ``retry`` defaults to True for GET.
+        ``expect`` a model class: the body is that model, validated by pydantic's own JSON
+        parser straight from the bytes, so that fields the model does not declare are skipped
+        rather than built (``ApiError`` when the shape does not fit, as ``parse_model``).
         """
         endpoint = MANAGEMENT_PREFIX + path
         self._check_may_send(method, endpoint)
@@ -340,7 +344,7 @@ class Session:
         request: httpx.Request,
         method: str,
         endpoint: str,
-        expect: Expect,
+        expect: Expect | type[BaseModel],
         delays: Sequence[float],
     ) -> Reply:
         for delay in (*delays, None):
@@ -354,7 +358,7 @@ class Session:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(
-        self, request: httpx.Request, method: str, endpoint: str, expect: Expect
+        self, request: httpx.Request, method: str, endpoint: str, expect: Expect | type[BaseModel]
     ) -> Reply:
         started = time.monotonic()
         try:
@@ -407,7 +411,20 @@ class Session:
                 self._on_unauthorized(error)
         return error
 
-    def _decode(self, response: httpx.Response, method: str, endpoint: str, expect: Expect) -> Any:
+    def _decode(
+        self,
+        response: httpx.Response,
+        method: str,
+        endpoint: str,
+        expect: Expect | type[BaseModel],
+    ) -> Any:
+        if isinstance(expect, type):
+            try:
+                return expect.model_validate_json(response.content)
+            except ValidationError:
+                # Worded as any answer is: cut off, not JSON, or the field that does not fit.
+                data = self._decode(response, method, endpoint, "json")
+                return parse_model(expect, data, method, endpoint)
         if expect in _FILE_EXPECTS:
             self._check_not_a_page(response, method, endpoint, expect)
         if expect == "yaml" and _is_json_answer(response):

@@ -20,7 +20,7 @@ from reconciler.core.normalize import MISSING
 from reconciler.gc_pause import gc_paused
 
 if TYPE_CHECKING:
-    from reconciler.api_models import AuthFileInfo
+    from reconciler.api_models import AuthFileSummary
     from reconciler.client import ManagementClient
 
 
@@ -31,9 +31,9 @@ def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
     if desired.config is not None:
         text = client.get_config_yaml()
         config = config_document.parse(text)
-    # ~300,000 new containers at 10,000 files, none in a cycle: ~0.1 s of a 0.9 s plan.
+    # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
     with gc_paused():
-        listing = {f.name: f for f in client.list_auth_files()}
+        listing = {f.name: f for f in client.list_auth_file_summaries()}
         files = {name: to_live_auth_file(info) for name, info in listing.items()}
     for entry in desired.auth_files:
         have = files.get(entry.name)
@@ -54,7 +54,7 @@ def _needs_content(entry: DesiredAuthFile, have: LiveAuthFile) -> bool:
     )
 
 
-def to_live_auth_file(info: AuthFileInfo) -> LiveAuthFile:
+def to_live_auth_file(info: AuthFileSummary) -> LiveAuthFile:
     # Read only the listed policy fields: dumping the whole entry (20 recent_requests buckets
     # each) cost ~0.3 s of a no-change plan at 10,000 files.
     listed = {k: v for k in auth_diff.LISTED_FIELDS if (v := getattr(info, k, None)) is not None}
