@@ -12,6 +12,7 @@ from typing import Any
 
 from e2e_helpers import UPLOAD, Cli, Project, auth_source, desired_doc, management
 
+from reconciler.apply import UPLOAD_BATCH_BYTES
 from reconciler.emulator import Emulator
 
 COUNT = 1000
@@ -42,10 +43,32 @@ def test_a_thousand_creates_take_at_most_ten_requests(
     assert f"{COUNT} action(s) done" in applied.out
     log = management(emu)
     assert len(log) <= 10, Counter((r.method, r.path) for r in log)
-    assert sum(1 for r in log if (r.method, r.path) == UPLOAD) <= 5
+    assert sum(1 for r in log if (r.method, r.path) == UPLOAD) == 1
     assert len(list(emu.auth_dir.iterdir())) == COUNT
     assert emu.read_auth_file("codex-user0003@example.com.json")["disabled"] is True
     assert emu.read_auth_file("codex-user0004@example.com.json").get("disabled") is not True
 
     again = cli("plan", project.desired, "--detailed-exitcode")
     assert again.code == 0, again.out[-2000:]
+
+
+def test_large_files_are_split_into_uploads_under_the_byte_cap(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    padding = "p" * (UPLOAD_BATCH_BYTES // 3 + 1)  # three files do not fit in one request
+    files = []
+    for i in range(4):
+        email = f"big{i}@example.com"
+        source = project.source(f"auth/big{i}.json", auth_source(email, padding=padding))
+        files.append({"name": f"codex-{email}.json", "source": source})
+    project.write(desired_doc(files=files))
+    emu.reset_requests()
+
+    applied = cli("apply", project.desired, "--auto-approve")
+
+    assert applied.code == 0, applied.err
+    uploads = [r for r in management(emu) if (r.method, r.path) == UPLOAD]
+    assert len(uploads) == 2
+    assert sorted(p.name for p in emu.auth_dir.iterdir()) == sorted(f["name"] for f in files)
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 0
