@@ -112,9 +112,9 @@ def notes(settings: Settings) -> list[str]:
         "api-keys. floor: GET /config.yaml + GET /auth-files with bare httpx, the listing "
         "parsed with json. naive: the floor plus GET /auth-files/download for every file. "
         "The 1.5x target is checked on the plan with its desired file already loaded (a "
-        "separate run of the same steps): the floor reads no desired file, and loading one of "
-        "10,000 entries (pure-Python YAML, a line number kept for every value) is shown on its "
-        "own row.",
+        "separate run of the same steps): the floor reads no desired file. Loading it (YAML "
+        "through libyaml with a line number kept for every value, every auth-file source read "
+        "and checked) is shown on its own row.",
         "daemon: the daemon's own cycle (reconciler.cycle.Reconciler.tick, observe mode) "
         "called back to back in one process, every cycle a success with no drift. memory: RSS "
         "after the first cycle, the 10th, half-way and the last; 'grows' is the last minus "
