@@ -1,9 +1,10 @@
 """The body rules of ``PATCH /auth-files/fields`` (section 2.6).
 
 Owns turning a request body into metadata changes: legacy names canonicalised, dot paths
-creating nested objects, ``headers`` merged (an empty value removes a header), ``weight`` an
-integer or null, ``request_retry`` an integer or null (negative deletes), with the server's
-error messages. ``FieldPatch.apply`` changes a metadata dict in place.
+creating nested objects, ``headers`` merged (names and values trimmed, the file's own headers
+too; an empty value removes a header), ``weight`` an integer or null, ``request_retry`` an
+integer or null (negative deletes), with the server's error messages. ``FieldPatch.apply``
+changes a metadata dict in place.
 """
 
 from __future__ import annotations
@@ -123,14 +124,9 @@ def _merge_headers(metadata: dict[str, Any], value: Any) -> None:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         metadata["headers"] = value
         return
-    current = metadata.get("headers")
-    merged = (
-        {k: v for k, v in current.items() if isinstance(v, str)}
-        if isinstance(current, dict)
-        else {}
-    )
+    merged = _custom_headers(metadata.get("headers"))
     for key, item in value.items():
-        name, text = key.strip(), item.strip()
+        name, text = _trim(key), _trim(item)
         if not name:
             continue
         if text:
@@ -141,3 +137,29 @@ def _merge_headers(metadata: dict[str, Any], value: Any) -> None:
         metadata["headers"] = merged
     else:
         metadata.pop("headers", None)
+
+
+def _custom_headers(current: Any) -> dict[str, str]:
+    """``ExtractCustomHeadersFromMetadata``: the file's string headers, names and values
+    trimmed, empty ones dropped (so a merge rewrites padded headers the file already had)."""
+    if not isinstance(current, dict):
+        return {}
+    out: dict[str, str] = {}
+    for key, item in current.items():
+        if not isinstance(item, str):
+            continue
+        name, text = _trim(key), _trim(item)
+        if name and text:
+            out[name] = text
+    return out
+
+
+# Go's strings.TrimSpace (unicode.IsSpace): str.strip() would also remove U+001C..U+001F.
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _trim(text: str) -> str:
+    return text.strip(_GO_SPACE)
