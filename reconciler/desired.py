@@ -437,6 +437,11 @@ class _EntryPlace:
     def shown(self, key: str, value: str) -> str:
         return self.resolution.shown(self.path(key), value)
 
+    def value_words(self, *rest: Any) -> str:
+        """'the value', or 'the value of <reference as written>': never the value itself."""
+        template = self.resolution.sources.get(self.path(*rest))
+        return "the value" if template is None else f"the value of {template}"
+
     def error(self, message: str, *rest: Any) -> DesiredStateError:
         return DesiredStateError(
             f"{format_path(self.path(*rest))}: {message}",
@@ -479,22 +484,33 @@ def _check_name(name: str, at: _EntryPlace) -> None:
 
 
 def _normalise_fields(fields: Mapping[str, Any], at: _EntryPlace) -> dict[str, Any]:
-    """Legacy kebab names become CPA's snake names; token and reserved fields are refused."""
+    """Legacy kebab names become CPA's snake names; token and reserved fields are refused, and
+    so are values CPA rewrites when it stores them (they could never be converged)."""
     result: dict[str, Any] = {}
     for key, value in fields.items():
         name = LEGACY_FIELD_NAMES.get(key, key)
         _check_field(key, name, at)
         if name in result:
             raise at.error(f"'{key}' and '{name}' are the same field; keep one", "fields", key)
+        _check_field_value(key, name, value, at)
         result[name] = value
     return result
 
 
 def _check_field(key: str, name: str, at: _EntryPlace) -> None:
-    head = name.split(".", 1)[0].replace("-", "_")
+    parts = name.split(".")
+    head = parts[0].replace("-", "_")
     problem = None
-    if not head:
+    if not _go_trim(name):
         problem = "a field name must not be empty"
+    elif any(not _go_trim(part) for part in parts):
+        problem = f"'{key}' has an empty part: CPA refuses it (invalid field path)"
+    elif any(_go_trim(part) != part for part in parts):
+        trimmed = ".".join(_go_trim(part) for part in parts)
+        problem = (
+            f"CPA trims field names, so {key!r} would be read as '{trimmed}' and never "
+            "match: remove the whitespace"
+        )
     elif head == "disabled":
         problem = "'disabled' is not a field: use the entry's own disabled key"
     elif head in RESERVED_FIELDS:
@@ -503,6 +519,91 @@ def _check_field(key: str, name: str, at: _EntryPlace) -> None:
         problem = "a token field: tokens are owned by the server, never set from desired state"
     if problem is not None:
         raise at.error(problem, "fields", key)
+
+
+# Declared values that PATCH /auth-files/fields rewrites, so that the live value could never
+# equal them (plan would show the same change forever). Refused, not normalised: which value
+# was meant is not obvious (an empty header value is CPA's way to delete a header).
+#
+# * headers: a ``headers`` mapping is merged into the file's headers with every name and value
+#   trimmed and an empty value deleting the header. CPA sends its headers trimmed and drops
+#   empty ones whichever way they were written, so ``headers.<name>`` (stored as sent) follows
+#   the same rule: one rule for both spellings.
+# * A negative ``request_retry`` deletes the field.
+# * Field names: CPA trims every part of a dotted name and refuses an empty part.
+#
+# Other strings (note, proxy_url, prefix, ...) are stored in the file as sent, blank or padded:
+# CPA trims only its runtime copy and the listing's note, and a declared value the listing
+# does not show as equal is read back from the file (live.py), so those converge.
+
+
+def _check_field_value(key: str, name: str, value: Any, at: _EntryPlace) -> None:
+    if name == "headers" and isinstance(value, dict):
+        for header, text in value.items():
+            _check_header_name(header, at, key)
+            _check_header_value(header, text, at, "fields", key, header)
+    elif name.startswith("headers.") and name.count(".") == 1:
+        _check_header_value(name.split(".", 1)[1], value, at, "fields", key)
+    elif name == "request_retry" and _is_integer(value) and value < 0:
+        raise at.error(
+            "CPA deletes request_retry when it is negative, so it could never be set; "
+            "declare null to remove it",
+            "fields",
+            key,
+        )
+
+
+def _check_header_name(header: str, at: _EntryPlace, key: str) -> None:
+    if not _go_trim(header):
+        raise DesiredStateError(
+            f"{format_path(at.path('fields', key))}: CPA ignores a header with an empty name, "
+            "so it could never be set: give it a name",
+            path=at.document.name,
+            line=at.line("fields", key, header),
+        )
+    if _go_trim(header) != header:
+        raise at.error(
+            f"CPA trims header names, so {header!r} would be stored as '{_go_trim(header)}' "
+            "and never match: remove the whitespace",
+            "fields",
+            key,
+            header,
+        )
+
+
+def _check_header_value(header: str, value: Any, at: _EntryPlace, *rest: Any) -> None:
+    if not isinstance(value, str):
+        return
+    words = at.value_words(*rest)
+    if not _go_trim(value):
+        raise at.error(
+            "CPA drops empty header values (an empty value deletes the header), so "
+            f"{words} could never be set; leave the header out, or declare "
+            f"'headers.{header}: null' to clear it",
+            *rest,
+        )
+    if _go_trim(value) != value:
+        raise at.error(
+            f"CPA trims header values, so {words} would be stored without its leading or "
+            "trailing whitespace and never match: declare it trimmed",
+            *rest,
+        )
+
+
+# The white space Go's strings.TrimSpace removes (unicode.IsSpace): str.strip() would also
+# remove U+001C..U+001F, which CPA keeps.
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _go_trim(text: str) -> str:
+    return text.strip(_GO_SPACE)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _TOKEN_FIELD_PATTERN = re.compile("|".join(fnmatch.translate(p) for p in TOKEN_FIELD_PATTERNS))
