@@ -2,9 +2,10 @@
 
 Owns turning a request body into metadata changes: legacy names canonicalised, dot paths
 creating nested objects, ``headers`` merged (names and values trimmed, the file's own headers
-too; an empty value removes a header), ``weight`` an integer or null, ``request_retry`` an
-integer or null (negative deletes), with the server's error messages. ``FieldPatch.apply``
-changes a metadata dict in place.
+too; an empty value removes a header; any other ``headers`` value replaces them all),
+``weight`` an integer literal up to 1,000,000 or null (negative stores 0), ``request_retry`` an
+integer literal or null (negative deletes), with the server's error messages.
+``FieldPatch.apply`` changes a metadata dict in place.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ class FieldError(Exception):
 
 @dataclass
 class FieldPatch:
-    """A validated patch: the target name and the ordered changes to make."""
+    """A validated patch: the target name and the ordered changes to make. ``invalid`` is a
+    400 CPA gives only once it has found the file (a 404 wins over it): a bad ``weight`` or
+    field path. A bad ``request_retry`` is refused before the lookup, by ``parse_patch``."""
 
     name: str
     changes: list[tuple[str, Any]] = field(default_factory=list)
+    invalid: str | None = None
 
     def apply(self, metadata: dict[str, Any]) -> bool | None:
         """Change ``metadata``; returns the new ``disabled`` state when the patch set one."""
@@ -54,7 +58,12 @@ def parse_patch(body: Any) -> FieldPatch:
     patch = FieldPatch(name.strip())
     fields = _canonical_fields({k: v for k, v in body.items() if k != "name"})
     for path, value in fields.items():
-        patch.changes.append((path, _checked_value(path, value)))
+        try:
+            patch.changes.append((path, _checked_value(path, value)))
+        except FieldError as exc:
+            if path.split(".")[0] == "request_retry":
+                raise
+            patch.invalid = patch.invalid or str(exc)
     return patch
 
 
@@ -84,24 +93,48 @@ def _checked_value(path: str, value: Any) -> Any:
     if root == "request_retry":
         if path != root:
             raise FieldError("request_retry does not support nested fields")
-        if value is None or (_is_int(value) and value < 0):
+        if value is None:
             return _DELETE
-        if not _is_int(value):
+        if not _is_int(value) or not _INT64_MIN <= value <= _INT64_MAX:
             raise FieldError("request_retry must be an integer or null")
-        return value
+        return _DELETE if value < 0 else value
     if root == "weight":
         if path != root:
             raise FieldError("weight does not support nested fields")
-        if value is None:
-            return _DELETE
-        if not _is_int(value):
-            raise FieldError("weight must be an integer")
-        if value < 0 or value > MAX_WEIGHT:
-            raise FieldError(f"weight must be between 0 and {MAX_WEIGHT}")
-        return value
+        return _DELETE if value is None else _weight(value)
     if any(not part.strip() for part in path.split(".")):
         raise FieldError(f"invalid field path: {path}")
     return value
+
+
+# CPA decodes the body with json.Number and parses a weight's or request_retry's literal as a
+# 64-bit integer: a literal with a fraction or exponent (1.0, 1e3) is refused. Python's
+# decoder turns exactly those literals into floats, and only integer literals into ints.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _weight(value: Any) -> int:
+    """credentialweight.ParseValue of a JSON number: at most MAX_WEIGHT, and a weight of 0 or
+    less is stored as 0 (no weighted traffic), not refused."""
+    if isinstance(value, float):
+        raise FieldError(
+            f"weight must be an integer: {_parse_int_error(repr(value), 'invalid syntax')}"
+        )
+    if not _is_int(value):
+        raise FieldError("weight must be an integer")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise FieldError(
+            f"weight must be an integer: {_parse_int_error(str(value), 'value out of range')}"
+        )
+    if value > MAX_WEIGHT:
+        raise FieldError(f"weight must not exceed {MAX_WEIGHT}")
+    return max(int(value), 0)
+
+
+def _parse_int_error(literal: str, why: str) -> str:
+    """Go's strconv.ParseInt error text (the literal as Python prints the number: ``1e3``
+    reads ``1000.0``)."""
+    return f'strconv.ParseInt: parsing "{literal}": {why}'
 
 
 def _is_int(value: Any) -> bool:

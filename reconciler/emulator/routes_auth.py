@@ -240,6 +240,8 @@ def patch_fields(state: EmulatorState, req: Request) -> Response:
     record = _lookup(state, patch.name)
     if record is None:
         return error(404, "auth file not found")
+    if patch.invalid is not None:
+        return error(400, patch.invalid)
     if not patch.changes:
         return error(400, "no fields to update")
 
