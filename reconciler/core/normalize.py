@@ -11,17 +11,32 @@ every rule here exists so that such a rewrite never reads as drift:
   ``excluded-models``; set-like lists compare without order.
 * ``auth-index`` fields that GET responses add to list entries are dropped.
 * A missing key equals its default (``core.defaults``) or Go's zero value.
+* A bare scalar that CPA reads as text equals the string it spells. CPA decodes config.yaml
+  with Go's yaml.v3, which puts the text of *any* bare scalar into a string field (``api-key:
+  5555512345`` is the key ``"5555512345"``), while the live loader here builds numbers and
+  timestamps, and a ``${env:...}`` reference always resolves to a string. So a live number at a
+  secret path (every secret is a string field in CPA) equals a desired string when that string,
+  written bare, builds the same number; and a timestamp anywhere (the desired-state loader keeps
+  timestamps as strings) equals a string that builds the same timestamp. The original spelling
+  is lost in parsing, so ``0x1F`` and ``31`` count as the same key: the one case judged equal
+  that CPA would not.
+* NaN equals NaN.
 """
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
 from collections import Counter
 from typing import Any
 
 import bcrypt
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import ScalarNode
 
-from reconciler.core import defaults
+from reconciler.core import defaults, secrets
 from reconciler.core.model import Path
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
@@ -32,6 +47,9 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _UNIT_NS["h"] = 3600 * 10**9
+# The live loader's resolver and constructor (config_document.parse), for one scalar at a time.
+_BARE = YAML(typ="safe", pure=True)
+_NUMBER_STARTS = frozenset("+-.0123456789")  # YAML 1.2 ints, floats and timestamps start so
 _STRATEGY_ALIASES = {
     "": "round-robin",
     "rr": "round-robin",
@@ -134,13 +152,14 @@ def _equal(path: Path, a: Any, b: Any) -> bool:
         )
     if isinstance(a, list) and isinstance(b, list):
         if path and path[-1] in defaults.SET_LIKE_KEYS:
+            a, b = _spelled_as(path, a, b), _spelled_as(path, b, a)
             return _as_multiset(a, dedupe=True) == _as_multiset(b, dedupe=True)
         return len(a) == len(b) and all(
             _equal((*path, i), x, y) for i, (x, y) in enumerate(zip(a, b, strict=True))
         )
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b or (isinstance(a, bool) and isinstance(b, bool) and a == b)
-    if a == b:
+    if a == b or _both_nan(a, b) or _bare_scalar_spelled(path, a, b):
         return True
     da, db = go_duration_ns(a), go_duration_ns(b)
     if da is not None and db is not None and (isinstance(a, str) or isinstance(b, str)):
@@ -148,16 +167,72 @@ def _equal(path: Path, a: Any, b: Any) -> bool:
     return False
 
 
-def _as_multiset(items: list[Any], *, dedupe: bool) -> Counter[str]:
-    from reconciler.core.secrets import canonical_json
+def _both_nan(a: Any, b: Any) -> bool:
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
-    keys = [canonical_json(i) for i in items]
+
+def _read_as_text(path: Path, value: Any) -> bool:
+    """Whether CPA reads the bare scalar that the live loader built as ``value`` as its text."""
+    if isinstance(value, datetime.date):  # datetime.datetime included
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return secrets.is_secret_path(path)
+
+
+def _bare_scalar_spelled(path: Path, a: Any, b: Any) -> bool:
+    """Whether one side is a string and the other what that string, written bare, builds."""
+    if isinstance(a, str) == isinstance(b, str):
+        return False
+    text, value = (a, b) if isinstance(a, str) else (b, a)
+    if not _read_as_text(path, value):
+        return False
+    built = _build_bare(text)
+    return type(built) is type(value) and (built == value or _both_nan(built, value))
+
+
+def _build_bare(text: str) -> Any:
+    """The number or timestamp the live config's loader builds from ``text`` written as a bare
+    (plain) scalar; MISSING when it builds anything else.
+
+    Resolved and constructed as one scalar, never parsed as a document: ``5 # note`` or
+    ``--- 5`` are strings here, and so is text with surrounding spaces.
+    """
+    if not text or text[0] not in _NUMBER_STARTS or text != text.strip():
+        return MISSING
+    tag = _BARE.resolver.resolve(ScalarNode, text, (True, False))
+    if str(tag).rpartition(":")[2] not in ("int", "float", "timestamp"):
+        return MISSING
+    try:
+        return _BARE.constructor.construct_non_recursive_object(ScalarNode(tag, text))
+    except (YAMLError, ValueError, OverflowError):
+        return MISSING
+
+
+def _spelled_as(path: Path, items: list[Any], others: list[Any]) -> list[Any]:
+    """``items`` with each bare number or timestamp replaced by a string of ``others`` that
+    spells it, so that a set-like list compares its elements the way ``_equal`` does."""
+    if not any(_read_as_text(path, i) for i in items):
+        return items
+    spelled: dict[tuple[type, Any], str] = {}
+    for text in reversed(others):  # each string built once; the first one wins
+        if isinstance(text, str) and (built := _build_bare(text)) is not MISSING:
+            spelled[_scalar_key(built)] = text
+    return [spelled.get(_scalar_key(i), i) if _read_as_text(path, i) else i for i in items]
+
+
+def _scalar_key(value: Any) -> tuple[type, Any]:
+    return (float, "nan") if _both_nan(value, value) else (type(value), value)
+
+
+def _as_multiset(items: list[Any], *, dedupe: bool) -> Counter[str]:
+    keys = [secrets.canonical_json(i) for i in items]
     return Counter(set(keys)) if dedupe else Counter(keys)
 
 
 def _secret_key_equal(desired: Any, live: Any) -> bool:
     if not isinstance(desired, str) or not isinstance(live, str):
-        return bool(desired == live)
+        return bool(desired == live) or _bare_scalar_spelled(SECRET_KEY_PATH, desired, live)
     if desired == live:
         return True
     if desired == "" or live == "":
