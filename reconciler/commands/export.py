@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import re
 import sys
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from reconciler import config_document, errors, live, planning
+from reconciler import config_document, errors, live, planning, references
 from reconciler.commands import options
 from reconciler.core import secrets
 from reconciler.core.model import LiveAuthFile, Path
@@ -91,20 +93,39 @@ def _replace_secrets(path: Path, value: Any, variables: dict[str, str]) -> Any:
             name = f"{base}_{n}"
         variables[name] = where
         return "${env:" + name + "}"
-    return value
+    return _literal(value)
 
 
 def _is_value(value: Any) -> bool:
-    """A scalar worth hiding: a non-empty string, or a number (an API key may be all digits)."""
+    """A scalar worth hiding: a non-empty string, or a number or a timestamp written bare (an
+    API key may be all digits; CPA reads any bare scalar in a string field as its text)."""
     if isinstance(value, bool):
         return False
-    return (isinstance(value, str) and value != "") or isinstance(value, int | float)
+    return (isinstance(value, str) and value != "") or isinstance(
+        value, int | float | datetime.date
+    )
+
+
+def _literal(value: Any) -> Any:
+    """``value`` written so that the desired-state loader reads it back as it is: a ``${`` in
+    a string is escaped, or it would be read as a reference. The YAML dumper quotes strings
+    that would otherwise read as another type (``"0123"``, ``"true"``, ``"~"``), but writes
+    a NEL (U+0085) raw in a single-quoted string, where it reads back as a line break: such a
+    string is written double-quoted, the NEL escaped."""
+    if isinstance(value, str):
+        escaped = references.escape(value)
+        return DoubleQuotedScalarString(escaped) if "\x85" in escaped else escaped
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
 
 
 def _file_entry(f: LiveAuthFile) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": f.name, "disabled": f.disabled}
     if f.listed:
-        entry["fields"] = dict(sorted(f.listed.items()))
+        entry["fields"] = _literal(dict(sorted(f.listed.items())))
     return entry
 
 

@@ -11,12 +11,22 @@ Decisions recorded here:
 
 from __future__ import annotations
 
+import io
+import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_helpers import KEY, Cli, Project, auth_source, planted_in, web_ui_put
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.resolver import VersionedResolver
 
 from reconciler.emulator import Emulator
 
@@ -148,9 +158,9 @@ def test_export_hides_numeric_secrets_and_lists_each_variable_once(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     """A key written without quotes (``- 987654321``) is a YAML number but still a secret.
-    Decision: it is exported as a reference like any other; ``${env:}`` yields a string, so
-    the first plan shows it as changed and one apply writes it quoted (CPA reads both as the
-    same string)."""
+    It is exported as a reference like any other; ``${env:}`` yields a string, and CPA reads
+    the bare number as that string too (yaml.v3 puts a bare scalar's text into a string
+    field), so the plan with the variables set to the numbers as written has no changes."""
     emu = target_env
     text = emu.config_yaml().replace('  - "test-api-key"', "  - 98765432101234")
     emu.set_config_yaml(text + "claude-api-key:\n  - api-key: 5555512345\n")
@@ -169,3 +179,162 @@ def test_export_hides_numeric_secrets_and_lists_each_variable_once(
             "CPA_MANAGEMENT_KEY",
         ]
     )
+    exported = project.root / "desired-state.yaml"
+    exported.write_text(result.out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CPA_API_KEYS_0", "98765432101234")
+        mp.setenv("CPA_CLAUDE_API_KEY_0_API_KEY", "5555512345")
+        plan = cli("plan", exported, "--detailed-exitcode")
+        assert plan.code == 0, plan.out
+        # the same number with another value is a change (the rule is not "any number")
+        mp.setenv("CPA_CLAUDE_API_KEY_0_API_KEY", "5555512346")
+        assert cli("plan", exported, "--detailed-exitcode").code == 2
+
+
+# -- property: export -> plan is empty, whatever the scalars look like ------------------------
+
+
+@dataclass(frozen=True)
+class Bare:
+    """A scalar written without quotes in config.yaml: CPA's string fields read it as ``text``."""
+
+    text: str
+
+
+_RESOLVER = VersionedResolver()
+
+
+class _LiveRepresenter(RoundTripRepresenter):
+    """Writes a ``Bare`` as the plain scalar it is, and strings quoted as ruamel sees fit."""
+
+
+def _represent_bare(representer: RoundTripRepresenter, value: Bare) -> Any:
+    tag = _RESOLVER.resolve(ScalarNode, value.text, (True, False))
+    return representer.represent_scalar(tag, value.text)
+
+
+_LiveRepresenter.add_representer(Bare, _represent_bare)
+
+# Strings that read as something else when written bare, or that mean something to the
+# desired-state loader (references, escapes).
+LOOKALIKES = (
+    *("0123", "12345678", "true", "False", "yes", "on", "y", "~", "null", "Null", "1:20"),
+    *("2024-01-01", "2024-01-01T10:00:00Z", "1e3", "0x1F", "0o17", "0b101", "1_000", "+5"),
+    *("-0", ".inf", ".nan", "a${b}", "$${x}", "${env:HOME}", "$", "#x", "- x", "x: y"),
+    *(" padded ", "two\nlines", "<<", "=", "'", '"', "!x", "*a", "&a", "? k", "%x", "@x"),
+)
+STRINGS = st.one_of(
+    st.sampled_from(LOOKALIKES),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=16,
+    ),
+)
+BARE_SPELLINGS = (
+    *("0x1F", "0o17", "0b101", "1_000", "+5", "-0", "0123", "1e3", "1.50", ".5", "5.", "-.inf"),
+    *(".NaN", "2024-01-01", "2024-01-01T10:00:00Z", "2001-12-14 21:59:43.10 -5"),
+    *("true", "false", "~", "null"),
+)
+
+
+def _float_text(f: float) -> str:
+    if math.isnan(f):
+        return ".nan"
+    if math.isinf(f):
+        return ".inf" if f > 0 else "-.inf"
+    return repr(f)
+
+
+# Bare scalars the live loader builds as numbers, timestamps, booleans or null.
+BARE = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats().map(_float_text),
+    st.sampled_from(BARE_SPELLINGS),
+).map(Bare)
+SCALARS = st.one_of(STRINGS, BARE)
+
+
+def _hidden(value: str | Bare) -> bool:
+    """Whether export replaces this secret by a reference: not a bare boolean or null."""
+    return not isinstance(value, Bare) or value.text not in ("true", "false", "~", "null")
+
+
+@st.composite
+def exportable_configs(
+    draw: st.DrawFn,
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], Bare | None]]:
+    """Live config keys to add, and the secrets among them that export must hide (by their
+    path in the exported file): a bare one with its text, a string (quoted) as None."""
+    config: dict[str, Any] = {f"x-note-{i}": v for i, v in enumerate(draw(st.lists(SCALARS)))}
+    config["x-notes"] = {"list": draw(st.lists(SCALARS, max_size=3)), "one": draw(SCALARS)}
+    config["api-keys"] = draw(st.lists(SCALARS, min_size=1, max_size=3))
+    config["claude-api-key"] = [
+        {"api-key": draw(SCALARS), "headers": {"X-Key": draw(SCALARS)}}
+        for _ in range(draw(st.integers(min_value=1, max_value=2)))
+    ]
+    secrets: dict[tuple[Any, ...], str | Bare] = {
+        ("api-keys", i): v for i, v in enumerate(config["api-keys"])
+    }
+    for i, entry in enumerate(config["claude-api-key"]):
+        secrets[("claude-api-key", i, "api-key")] = entry["api-key"]
+        secrets[("claude-api-key", i, "headers", "X-Key")] = entry["headers"]["X-Key"]
+    hidden = {
+        ("config", *p): v if isinstance(v, Bare) else None for p, v in secrets.items() if _hidden(v)
+    }
+    return config, hidden
+
+
+def _live_config_yaml(base: str, extra: dict[str, Any]) -> str:
+    yaml = YAML()
+    yaml.Representer = _LiveRepresenter
+    doc = yaml.load(base)
+    doc.update(extra)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def shared_emu() -> Iterator[tuple[Emulator, str]]:
+    """One emulator for every example, and its first config.yaml to start each one from."""
+    with Emulator(management_key=KEY) as emu:
+        yield emu, emu.config_yaml()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=exportable_configs())
+def test_export_then_plan_is_empty_whatever_the_values_look_like(
+    tmp_path: Path,
+    shared_emu: tuple[Emulator, str],
+    cli: Cli,
+    case: tuple[dict[str, Any], dict[tuple[Any, ...], Bare | None]],
+) -> None:
+    """Strings that read as numbers, booleans, null or dates when bare, strings holding
+    ``${``, and secrets written bare as numbers or dates (CPA reads them as their text): the
+    exported file, with each listed variable set to the secret as config.yaml spells it, plans
+    no change. Every secret that is text to CPA is a reference in the file."""
+    extra, hidden = case
+    emu, first_config = shared_emu
+    emu.set_config_yaml(_live_config_yaml(first_config, extra))
+    live = YAML(typ="safe").load(emu.config_yaml())
+    exported = tmp_path / "desired-state.yaml"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CPA_MANAGEMENT_KEY", KEY)
+        result = cli("export", "--url", emu.url, "-o", exported)
+        assert result.code == 0, result.text
+        references = _references(YAML(typ="safe").load(exported.read_text()))
+        found = {path: name for name, path in references.items() if path[:2] != ("target",)}
+        assert set(found) - {("config", "remote-management", "secret-key")} == set(hidden)
+        for path, name in found.items():
+            if name != "CPA_MANAGEMENT_KEY":
+                # the secret as config.yaml spells it: a bare one as written, else its string
+                bare = hidden[path]
+                mp.setenv(name, bare.text if bare else _at(live, path[1:]))
+        plan = cli("plan", exported, "--detailed-exitcode")
+    assert plan.code == 0, plan.out + "\n--- exported ---\n" + exported.read_text()
