@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "backup",
         metavar="BACKUP",
-        help="a backup directory, or 'latest' for the newest one in --state-dir",
+        help="a backup directory, or 'latest' for the newest backup in the state directory",
     )
     parser.add_argument("--only", choices=("config", "auth-files"), help="restore only this part")
     parser.add_argument(
@@ -25,7 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also overwrite auth files that exist on the server (puts back their old tokens)",
     )
-    parser.add_argument("--state-dir", metavar="DIR", default=".reconciler")
+    where = parser.add_argument_group("where 'latest' looks (as apply does)")
+    where.add_argument(
+        "--desired",
+        metavar="DESIRED",
+        help="the desired-state file apply was run with: its backups are in .reconciler/ "
+        "beside it (the file is not read)",
+    )
+    where.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="the --state-dir apply was run with (default: .reconciler/ beside --desired, "
+        "else ./.reconciler)",
+    )
     options.add_target_arguments(parser)
 
 
@@ -51,10 +63,22 @@ def run(args: argparse.Namespace) -> int:
 def _resolve(args: argparse.Namespace) -> Path:
     if args.backup != "latest":
         return Path(args.backup)
-    found = list_backups(Path(args.state_dir))
+    state_dir = _state_dir(args)
+    found = list_backups(state_dir)
     if not found:
-        raise errors.BackupError(f"no backups in {Path(args.state_dir) / 'backups'}")
+        hint = "; pass --desired DESIRED (the file apply was run with) or --state-dir DIR"
+        if args.state_dir or args.desired:
+            hint = ""
+        raise errors.BackupError(f"no backups in {state_dir / 'backups'}{hint}")
     return found[-1]
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    """Where apply keeps its backups: ``--state-dir``, else ``.reconciler/`` beside the
+    desired-state file (``--desired``, or one in the current directory)."""
+    if args.desired:
+        return options.state_dir(args, Path(args.desired))
+    return Path(args.state_dir or ".reconciler")
 
 
 def _restore_files(client: ManagementClient, files: dict[str, bytes], *, overwrite: bool) -> None:
