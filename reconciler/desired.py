@@ -513,6 +513,8 @@ def _check_field(key: str, name: str, at: _EntryPlace) -> None:
         )
     elif head == "disabled":
         problem = "'disabled' is not a field: use the entry's own disabled key"
+    elif head in ("weight", "request_retry") and len(parts) > 1:
+        problem = f"CPA refuses '{key}': {head} does not support nested fields"
     elif head in RESERVED_FIELDS:
         problem = "cannot be set: it is part of the PATCH /auth-files/fields request itself"
     elif _is_token_field(head):
@@ -521,36 +523,90 @@ def _check_field(key: str, name: str, at: _EntryPlace) -> None:
         raise at.error(problem, "fields", key)
 
 
-# Declared values that PATCH /auth-files/fields rewrites, so that the live value could never
-# equal them (plan would show the same change forever). Refused, not normalised: which value
-# was meant is not obvious (an empty header value is CPA's way to delete a header).
+# Declared values PATCH /auth-files/fields refuses (a 400 would stop an apply part-way) or
+# rewrites (the live value could never equal them, so plan would show the same change
+# forever). Refused here, before any request, not normalised: which value was meant is not
+# obvious (an empty header value is CPA's way to delete a header).
 #
-# * headers: a ``headers`` mapping is merged into the file's headers with every name and value
-#   trimmed and an empty value deleting the header. CPA sends its headers trimmed and drops
-#   empty ones whichever way they were written, so ``headers.<name>`` (stored as sent) follows
-#   the same rule: one rule for both spellings.
-# * A negative ``request_retry`` deletes the field.
+# * weight: a JSON integer literal, or null. CPA refuses a string (no "5" -> 5), a boolean, a
+#   number written with a fraction or exponent (1.0 too: it parses the literal as an integer),
+#   anything outside the 64-bit range and anything above 1,000,000; it stores a negative
+#   weight as 0. ``weight.<x>`` is refused too.
+# * request_retry: the same literal rule (no upper limit but the 64-bit range); a negative
+#   value deletes the field. ``request_retry.<x>`` is refused.
+# * headers: a mapping whose values are all strings is merged into the file's headers, every
+#   name and value trimmed and an empty value deleting the header. Anything else (a mapping
+#   holding null or a number, a list, a string) is stored as sent *in place of* all of the
+#   file's headers, so undeclared headers would silently go, and CPA sends only string
+#   values. CPA sends its headers trimmed and drops empty ones whichever way they were
+#   written, so ``headers.<name>`` (stored as sent) follows the same rules, null excepted:
+#   ``headers.<name>: null`` is the way to remove one header.
 # * Field names: CPA trims every part of a dotted name and refuses an empty part.
 #
-# Other strings (note, proxy_url, prefix, ...) are stored in the file as sent, blank or padded:
-# CPA trims only its runtime copy and the listing's note, and a declared value the listing
-# does not show as equal is read back from the file (live.py), so those converge.
+# Everything else is stored in the file as sent, whatever its type (``priority: "1"``,
+# ``websockets: "yes"``, ``note: 5``: CPA does not check them, its runtime copy reads what it
+# can) and blank or padded (CPA trims only its runtime copy and the listing's note; a
+# declared value the listing does not show as equal is read back from the file, live.py), so
+# those converge and are left alone, like custom fields.
+
+_INT64 = range(-(2**63), 2**63)
+_MAX_WEIGHT = 1_000_000  # the largest auth-file weight CPA accepts
+
+_WHOLE = "a whole number written without quotes, decimal point or exponent, or null"
 
 
 def _check_field_value(key: str, name: str, value: Any, at: _EntryPlace) -> None:
-    if name == "headers" and isinstance(value, dict):
-        for header, text in value.items():
-            _check_header_name(header, at, key)
-            _check_header_value(header, text, at, "fields", key, header)
+    if name == "headers":
+        _check_headers(key, value, at)
     elif name.startswith("headers.") and name.count(".") == 1:
-        _check_header_value(name.split(".", 1)[1], value, at, "fields", key)
-    elif name == "request_retry" and _is_integer(value) and value < 0:
+        _check_header_value(name.split(".", 1)[1], value, at, False, "fields", key)
+    elif name in ("weight", "request_retry") and value is not None:
+        _check_integer_field(key, name, value, at)
+
+
+def _check_integer_field(key: str, name: str, value: Any, at: _EntryPlace) -> None:
+    loc = at.path("fields", key)
+    if not _is_integer(value) or value not in _INT64:
+        got = (
+            f"the decimal number {value}"
+            if isinstance(value, float)
+            else _got(value, loc, at.resolution)
+        )
+        why = " (a reference always gives a string)" if loc in at.resolution.sources else ""
+        outside = " (outside the 64-bit range)" if _is_integer(value) else ""
+        raise at.error(f"CPA refuses {got}{outside}{why}: {name} must be {_WHOLE}", "fields", key)
+    if name == "request_retry" and value < 0:
         raise at.error(
             "CPA deletes request_retry when it is negative, so it could never be set; "
             "declare null to remove it",
             "fields",
             key,
         )
+    if name == "weight" and value > _MAX_WEIGHT:
+        raise at.error(f"CPA refuses a weight above {_MAX_WEIGHT:,}, got {value}", "fields", key)
+    if name == "weight" and value < 0:
+        raise at.error(
+            "CPA stores a negative weight as 0, so it could never match: declare 0 (no "
+            "weighted traffic) or more",
+            "fields",
+            key,
+        )
+
+
+def _check_headers(key: str, value: Any, at: _EntryPlace) -> None:
+    if value is None:
+        return  # stored as null: no custom headers at all
+    if not isinstance(value, dict):
+        raise at.error(
+            "headers must be a mapping of header names to string values, got "
+            f"{_described(value, at, 'fields', key)}: CPA would store it in place of all of "
+            "the file's headers and send none; declare 'headers: null' to remove them all",
+            "fields",
+            key,
+        )
+    for header, text in value.items():
+        _check_header_name(header, at, key)
+        _check_header_value(header, text, at, True, "fields", key, header)
 
 
 def _check_header_name(header: str, at: _EntryPlace, key: str) -> None:
@@ -571,9 +627,31 @@ def _check_header_name(header: str, at: _EntryPlace, key: str) -> None:
         )
 
 
-def _check_header_value(header: str, value: Any, at: _EntryPlace, *rest: Any) -> None:
+def _check_header_value(
+    header: str, value: Any, at: _EntryPlace, in_mapping: bool, *rest: Any
+) -> None:
+    if value is None:
+        if in_mapping:
+            raise at.error(
+                "a headers mapping holding null is not merged: CPA stores it in place of all "
+                "of the file's headers, dropping every header not listed here; to remove this "
+                f"one header declare 'headers.{header}: null' as a field of its own, to "
+                "remove them all 'headers: null'",
+                *rest,
+            )
+        return  # headers.<name>: null is stored as null, which CPA does not send
     if not isinstance(value, str):
-        return
+        also = (
+            ", and a headers mapping holding one is not merged: CPA stores it in place of all "
+            "of the file's headers"
+            if in_mapping
+            else ""
+        )
+        raise at.error(
+            f"CPA sends only string header values, so {_described(value, at, *rest)} would "
+            f"be stored but never sent{also}; declare a string (quote a number)",
+            *rest,
+        )
     words = at.value_words(*rest)
     if not _go_trim(value):
         raise at.error(
@@ -588,6 +666,12 @@ def _check_header_value(header: str, value: Any, at: _EntryPlace, *rest: Any) ->
             "trailing whitespace and never match: declare it trimmed",
             *rest,
         )
+
+
+def _described(value: Any, at: _EntryPlace, *rest: Any) -> str:
+    """A header-ish value by its kind (it may be a credential), or its reference as written."""
+    template = at.resolution.sources.get(at.path(*rest))
+    return _kind(value) if template is None else f"the value of {template}"
 
 
 # The white space Go's strings.TrimSpace removes (unicode.IsSpace): str.strip() would also

@@ -1,10 +1,16 @@
-"""Auth-file ``fields`` values CPA rewrites when it stores them are refused at load time.
+"""Auth-file ``fields`` values CPA refuses or rewrites when it stores them are refused at load
+time.
 
 PATCH /auth-files/fields trims header names and values and deletes a header whose value is
-empty, deletes ``request_retry`` when it is negative, and trims every part of a field name:
-such a declaration could never equal the live file, so ``plan`` would show it forever. The
-loader refuses them (exit 1, file:line and field path, the value never shown). Strings CPA
-keeps as sent (``note``, ``proxy_url``, ``prefix``, blank or padded) are accepted as written.
+empty, deletes ``request_retry`` when it is negative, stores a negative ``weight`` as 0, and
+trims every part of a field name: such a declaration could never equal the live file, so
+``plan`` would show it forever. It answers 400 to a ``weight`` or ``request_retry`` that is not
+an integer literal (a string, a boolean, ``1.0``, a number outside the 64-bit range) and to a
+weight above 1,000,000, which would stop an apply part-way. A ``headers`` value that is not a
+mapping of strings (``{X-A: null}``, a list) replaces all of the file's headers instead of
+merging. The loader refuses all of these (exit 1, file:line and field path, a header value or
+a value from a reference never shown). Every other field is stored as sent, whatever its type
+or padding, and is accepted as written.
 """
 
 from __future__ import annotations
@@ -191,6 +197,269 @@ REFUSED = [
         "auth-files.files[0].fields.request-retry: CPA deletes request_retry when it is negative",
     ),
     Refused(
+        "weight-string",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: high  # <-
+        """,
+        "auth-files.files[0].fields.weight: CPA refuses 'high': weight must be a whole number "
+        "written without quotes, decimal point or exponent, or null",
+    ),
+    Refused(
+        "weight-quoted-number",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields: {weight: "5"}  # <-
+        """,
+        "CPA refuses '5': weight must be a whole number",
+    ),
+    Refused(
+        "weight-integral-float",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: 1.0  # <-
+        """,
+        "auth-files.files[0].fields.weight: CPA refuses the decimal number 1.0: weight must be",
+    ),
+    Refused(
+        "weight-exponent",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: 1e3  # <-
+        """,
+        "CPA refuses the decimal number 1000.0: weight must be",
+    ),
+    Refused(
+        "weight-boolean",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: true  # <-
+        """,
+        "CPA refuses true: weight must be",
+    ),
+    Refused(
+        "weight-list",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: [1]  # <-
+        """,
+        "CPA refuses a list: weight must be",
+    ),
+    Refused(
+        "weight-from-reference",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: ${env:WEIGHT}  # <-
+        """,
+        "auth-files.files[0].fields.weight: CPA refuses the value of ${env:WEIGHT} (a "
+        "reference always gives a string): weight must be a whole number",
+        environ={"WEIGHT": PLANTED},
+    ),
+    Refused(
+        "weight-above-maximum",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: 1000001  # <-
+        """,
+        "auth-files.files[0].fields.weight: CPA refuses a weight above 1,000,000, got 1000001",
+    ),
+    Refused(
+        "weight-outside-int64",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: -9223372036854775809  # <-
+        """,
+        "CPA refuses -9223372036854775809 (outside the 64-bit range): weight must be",
+    ),
+    Refused(
+        "weight-negative",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight: -1  # <-
+        """,
+        "auth-files.files[0].fields.weight: CPA stores a negative weight as 0, so it could "
+        "never match: declare 0 (no weighted traffic) or more",
+    ),
+    Refused(
+        "weight-nested",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                weight.gpt: 3  # <-
+        """,
+        "auth-files.files[0].fields.weight.gpt: CPA refuses 'weight.gpt': weight does not "
+        "support nested fields",
+    ),
+    Refused(
+        "request-retry-float",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                request_retry: 1.5  # <-
+        """,
+        "auth-files.files[0].fields.request_retry: CPA refuses the decimal number 1.5: "
+        "request_retry must be a whole number written without quotes, decimal point or "
+        "exponent, or null",
+    ),
+    Refused(
+        "request-retry-legacy-string",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                request-retry: "2"  # <-
+        """,
+        "auth-files.files[0].fields.request-retry: CPA refuses '2': request_retry must be",
+    ),
+    Refused(
+        "request-retry-from-file-reference",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                request_retry: ${file:retry.txt}  # <-
+        """,
+        "CPA refuses the value of ${file:retry.txt} (a reference always gives a string)",
+        files={"retry.txt": PLANTED},
+    ),
+    Refused(
+        "request-retry-outside-int64",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                request_retry: 9223372036854775808  # <-
+        """,
+        "CPA refuses 9223372036854775808 (outside the 64-bit range): request_retry must be",
+    ),
+    Refused(
+        "request-retry-nested",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                request-retry.max: 3  # <-
+        """,
+        "CPA refuses 'request-retry.max': request_retry does not support nested fields",
+    ),
+    Refused(
+        "headers-mapping-with-null",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers:
+                  X-Keep: k
+                  X-Old: null  # <-
+        """,
+        "auth-files.files[0].fields.headers.X-Old: a headers mapping holding null is not "
+        "merged: CPA stores it in place of all of the file's headers, dropping every header "
+        "not listed here; to remove this one header declare 'headers.X-Old: null' as a field "
+        "of its own, to remove them all 'headers: null'",
+    ),
+    Refused(
+        "headers-mapping-with-number",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers: {X-Count: 3}  # <-
+        """,
+        "auth-files.files[0].fields.headers.X-Count: CPA sends only string header values, so "
+        "3 would be stored but never sent, and a headers mapping holding one is not merged: "
+        "CPA stores it in place of all of the file's headers; declare a string (quote a "
+        "number)",
+    ),
+    Refused(
+        "header-dotted-number",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers.X-Count: 3  # <-
+        """,
+        "auth-files.files[0].fields.headers.X-Count: CPA sends only string header values, so "
+        "3 would be stored but never sent; declare a string",
+    ),
+    Refused(
+        "headers-list",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers: [X-A, X-B]  # <-
+        """,
+        "auth-files.files[0].fields.headers: headers must be a mapping of header names to "
+        "string values, got a list: CPA would store it in place of all of the file's headers "
+        "and send none; declare 'headers: null' to remove them all",
+    ),
+    Refused(
+        "headers-string-never-shown",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers: "Authorization: S3CRET-header-value"  # <-
+        """,
+        "auth-files.files[0].fields.headers: headers must be a mapping of header names to "
+        "string values, got a string",
+    ),
+    Refused(
+        "headers-from-reference",
+        """
+        auth-files:
+          files:
+            - name: a.json
+              fields:
+                headers: ${env:HEADERS}  # <-
+        """,
+        "headers must be a mapping of header names to string values, got the value of "
+        "${env:HEADERS}",
+        environ={"HEADERS": PLANTED},
+    ),
+    Refused(
         "field-name-padded",
         """
         auth-files:
@@ -314,20 +583,48 @@ def test_values_cpa_keeps_as_sent_are_accepted(project: Project) -> None:
     assert second.fields == {"headers": {}, "request_retry": None, "headers.X-Sep": "a\x1c"}
 
 
-def test_non_string_header_values_are_left_to_cpa(project: Project) -> None:
-    """CPA stores a headers mapping that holds a non-string value as sent (it converges):
-    the loader checks only the string values in it."""
+def test_types_cpa_does_not_check_are_accepted_as_written(project: Project) -> None:
+    """CPA type-checks only weight and request_retry: any other field is stored as sent (its
+    runtime copy reads what it can), so it converges and is left to the operator, like a
+    custom field. Null headers (all, or one in the dotted form) and integral weights and
+    retries within CPA's limits are fine."""
     loaded = project.load(
         """
         auth-files:
           files:
             - name: a.json
               fields:
-                headers: {X-Team: red, X-Count: 3, X-Off: null}
+                priority: "1"
+                websockets: "yes"
+                note: 5
+                proxy_url: {}
+                prefix: [a]
+                disable_cooling: "no"
+                labels.team: 7
+                weight: 1000000
+                request_retry: 9223372036854775807
+            - name: b.json
+              fields:
+                headers: null
+                weight: 0
+                request_retry: null
+            - name: c.json
+              fields:
+                headers.X-Old: null
+                weight: null
         """
     )
-    assert loaded.state.auth_files[0].fields["headers"] == {
-        "X-Team": "red",
-        "X-Count": 3,
-        "X-Off": None,
+    first, second, third = loaded.state.auth_files
+    assert first.fields == {
+        "priority": "1",
+        "websockets": "yes",
+        "note": 5,
+        "proxy_url": {},
+        "prefix": ["a"],
+        "disable_cooling": "no",
+        "labels.team": 7,
+        "weight": 1_000_000,
+        "request_retry": 2**63 - 1,
     }
+    assert second.fields == {"headers": None, "weight": 0, "request_retry": None}
+    assert third.fields == {"headers.X-Old": None, "weight": None}
