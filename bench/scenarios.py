@@ -7,8 +7,10 @@ alike), and returns table rows. Targets:
 * a no-change plan costs 2 requests (plus one per declared file whose fields the listing does
   not show: none here, the declared fields are listed ones);
 * at the largest size its wall time is within 1.5x the floor's. The floor reads no desired
-  file, so this is checked on the plan with its desired file already loaded; the whole
-  command, and the loading alone, are shown beside it;
+  file, so this is checked on the plan with its desired file already loaded; and the whole
+  command is held to 1.5x the floor plus the desired file read the plain way (ruamel's C
+  loader with no line numbers, no checks, no references; every source parsed with ``json``),
+  the least any whole plan has to do;
 * the config diff of 10,000-entry lists takes under 0.5 s;
 * 1,000 creates take at most 10 requests;
 * the daemon stays under 100 MB and does not grow: RSS over the second half of the cycles
@@ -73,28 +75,31 @@ def plan_rows(settings: Settings, files: int, progress: Progress) -> list[Row]:
     ):
         desired = write_desired(Path(tmp), files=files, keys=settings.api_keys, url=emu.url)
         spec = {"url": emu.url, "desired": str(desired)}
-        plans, loaded, floors = [], [], []
+        plans, loaded, floors, reads = [], [], [], []
         for run in range(settings.repeat):
             progress(f"{scenario}: run {run + 1}/{settings.repeat}")
             floors.append(run_job("floor", spec, emu))
+            reads.append(run_job("floor-read", spec, emu))
             plans.append(run_job("plan", spec, emu))
             loaded.append(run_job("plan-loaded", spec, emu))
         progress(f"{scenario}: naive")
         naive = run_job("naive", spec, emu)
-    floor_wall = _median(floors, "wall")
+    floor_wall, read_wall = _median(floors, "wall"), _median(reads, "wall")
     plan_wall, loaded_wall = _median(plans, "wall"), _median(loaded, "wall")
     plan_requests, loaded_requests = _requests(plans), _requests(loaded)
-    ratio = loaded_wall / floor_wall
+    ratio, whole_ratio = loaded_wall / floor_wall, plan_wall / read_wall
     timed = files == max(settings.plan_sizes)
+    whole_ok = plan_requests == PLAN_REQUESTS and (whole_ratio <= FLOOR_RATIO or not timed)
     return [
         Row(
             scenario,
             "reconciler plan (whole command)",
             count(plan_requests),
-            f"{seconds(plan_wall)} ({plan_wall / floor_wall:.1f}x floor)",
+            f"{seconds(plan_wall)} ({plan_wall / floor_wall:.1f}x floor, "
+            f"{whole_ratio:.2f}x floor + read)",
             megabytes(_median(plans, "peak_mb")),
-            f"= {PLAN_REQUESTS} requests",
-            verdict(plan_requests == PLAN_REQUESTS),
+            f"= {PLAN_REQUESTS} requests" + (f"; <= {FLOOR_RATIO}x floor + read" if timed else ""),
+            verdict(whole_ok),
         ),
         Row(
             "",
@@ -116,6 +121,13 @@ def plan_rows(settings: Settings, files: int, progress: Progress) -> list[Row]:
             count(_requests(floors)),
             seconds(floor_wall),
             megabytes(_median(floors, "peak_mb")),
+        ),
+        Row(
+            "",
+            "floor + desired file by ruamel C loader",
+            count(_requests(reads)),
+            seconds(read_wall),
+            megabytes(_median(reads, "peak_mb")),
         ),
         Row(
             "",

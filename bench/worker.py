@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ruamel.yaml import YAML
 
 from reconciler import cli, config_document, planning, render
 from reconciler.core.config_diff import diff_config
@@ -143,6 +144,29 @@ def job_floor(spec: Spec) -> dict[str, Any]:
     return measured(floor)
 
 
+def _read_plainly(desired: str) -> int:
+    """The desired file read the plain way: ruamel's C loader (no line numbers, no checks, no
+    references resolved) and every auth-file source parsed with ``json``; the file count."""
+    base = Path(desired).parent
+    data = YAML(typ="safe").load(Path(desired).read_text(encoding="utf-8"))
+    entries = (data.get("auth-files") or {}).get("files") or []
+    for entry in entries:
+        if entry.get("source"):
+            json.loads((base / entry["source"]).read_bytes())
+    return len(entries)
+
+
+def job_floor_read(spec: Spec) -> dict[str, Any]:
+    """The floor plus the desired file read plainly: what a whole plan cannot do without."""
+
+    def floor_read() -> dict[str, Any]:
+        declared = _read_plainly(spec["desired"])
+        with _client(spec["url"]) as client:
+            return {"files": len(_floor(client)), "declared": declared}
+
+    return measured(floor_read)
+
+
 def job_naive(spec: Spec) -> dict[str, Any]:
     """The floor, then every auth file downloaded and parsed, one request each."""
 
@@ -203,6 +227,7 @@ JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "plan-loaded": job_plan_loaded,
     "apply": job_apply,
     "floor": job_floor,
+    "floor-read": job_floor_read,
     "naive": job_naive,
     "per-file": job_per_file,
     "config-diff": job_config_diff,

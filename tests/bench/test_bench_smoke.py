@@ -19,6 +19,7 @@ PLAN_VARIANTS = (
     "of it: loading the desired file",
     "of it: the rest (desired file loaded)",
     "floor: 2 GETs, bare httpx",
+    "floor + desired file by ruamel C loader",
     "naive: downloads every file",
 )
 COLUMNS = ["scenario", "variant", "requests", "wall", "memory", "target", "result"]
@@ -89,6 +90,10 @@ def test_a_no_change_plan_costs_two_requests_whatever_the_size(run: Run) -> None
         assert _count(rest["requests"]) == 2
         floor = _find(rows, f"no-change plan, {files} files", "floor: 2 GETs, bare httpx")
         assert _count(floor["requests"]) == 2
+        read = _find(
+            rows, f"no-change plan, {files} files", "floor + desired file by ruamel C loader"
+        )
+        assert _count(read["requests"]) == 2
         naive = _find(rows, f"no-change plan, {files} files", "naive: downloads every file")
         assert _count(naive["requests"]) == files + 2
 
