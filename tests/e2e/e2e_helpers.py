@@ -75,6 +75,15 @@ class Cli:
         return result
 
 
+def assert_converges(cli: Cli, desired: str | Path) -> None:
+    """A plan with changes, an apply that succeeds, then a plan with none."""
+    assert cli("plan", desired, "--detailed-exitcode").code == 2
+    applied = cli("apply", desired, "--auto-approve")
+    assert applied.code == 0, applied.text
+    again = cli("plan", desired, "--detailed-exitcode")
+    assert again.code == 0, again.out
+
+
 # -- desired-state projects ---------------------------------------------------------------
 
 

@@ -15,7 +15,16 @@ Decisions recorded here (see ``_check_field_value`` in reconciler/desired.py):
 from __future__ import annotations
 
 import httpx
-from e2e_helpers import KEY, Cli, Project, auth_source, desired_doc, management, mutating
+from e2e_helpers import (
+    KEY,
+    Cli,
+    Project,
+    assert_converges,
+    auth_source,
+    desired_doc,
+    management,
+    mutating,
+)
 
 from reconciler.emulator import Emulator
 
@@ -53,11 +62,7 @@ def test_blank_and_padded_plain_fields_converge(
     files = [{"name": OLD, "fields": EDGES}, {"name": NEW, "source": source, "fields": EDGES}]
     project.write(desired_doc(files=files))
 
-    assert cli("plan", project.desired, "--detailed-exitcode").code == 2
-    applied = cli("apply", project.desired, "--auto-approve")
-    assert applied.code == 0, applied.text
-    again = cli("plan", project.desired, "--detailed-exitcode")
-    assert again.code == 0, again.out
+    assert_converges(cli, project.desired)
 
     for name in (OLD, NEW):
         data = emu.read_auth_file(name)
