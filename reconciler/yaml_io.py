@@ -26,6 +26,7 @@ Errors are raised as ``DesiredStateError`` with ``path`` set to the document nam
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -200,27 +201,21 @@ _IMPLICIT: Mapping[str | None, list[tuple[str, Any]]] = VersionedResolver(
 """The pure parser's implicit-tag rules for YAML 1.2 (a document without a %YAML directive),
 by first character (``None``: rules for any first character)."""
 
-_TAGS: dict[str, Tag] = {}
 
-
+@functools.cache
 def _tag(name: str) -> Tag:
-    tag = _TAGS.get(name)
-    if tag is None:
-        tag = _TAGS[name] = Tag(suffix=name)
-    return tag
+    return Tag(suffix=name)
 
 
-_RULES: dict[str, list[tuple[str, Any]]] = {}
+@functools.cache
+def _rules(first: str) -> list[tuple[str, Any]]:
+    return _IMPLICIT.get(first, []) + _IMPLICIT.get(None, [])
 
 
 def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> Tag:
     """The tag the pure resolver gives a plain or non-specific scalar (its ``resolve()``)."""
     if implicit[0]:
-        first = value[0] if value else ""
-        rules = _RULES.get(first)
-        if rules is None:
-            rules = _RULES[first] = _IMPLICIT.get(first, []) + _IMPLICIT.get(None, [])
-        for name, pattern in rules:
+        for name, pattern in _rules(value[0] if value else ""):
             if pattern.match(value):
                 return _tag(name)
     return _tag(_TAG + "str")
@@ -284,6 +279,8 @@ def _compose_events(parser: Any) -> tuple[Node | None, bool]:
             if tag is None or str(tag) == "!":
                 tag = _scalar_tag(event.value, event.implicit)
             node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
         elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
             if len(stack) >= MAX_DEPTH - 1:
                 raise _Unsure
@@ -312,8 +309,6 @@ def _compose_events(parser: Any) -> tuple[Node | None, bool]:
             aliased = True
         else:
             raise _Unsure
-        if isinstance(event, ScalarEvent) and event.anchor is not None:
-            anchors[event.anchor] = node
         if not stack:
             root = node
         elif isinstance(stack[-1], SequenceNode):

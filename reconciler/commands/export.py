@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with planning.make_client(target) as client:
         config = config_document.parse(client.get_config_yaml())
-        files = [live.to_live_auth_file(f) for f in client.list_auth_files()]
+        files = [live.to_live_auth_file(f) for f in client.list_auth_file_summaries()]
     variables: dict[str, str] = {"CPA_MANAGEMENT_KEY": "the management key"}
     doc = {
         "target": {"url": url, "management-key": "${env:CPA_MANAGEMENT_KEY}"},

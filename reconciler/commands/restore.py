@@ -82,7 +82,7 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _restore_files(client: ManagementClient, files: dict[str, bytes], *, overwrite: bool) -> None:
-    live = {f.name for f in client.list_auth_files()}
+    live = {f.name for f in client.list_auth_file_summaries()}
     todo = {n: c for n, c in files.items() if overwrite or n not in live}
     for name in sorted(set(files) - set(todo)):
         print(f"kept {name}: it exists on the server (use --overwrite to replace its tokens)")
