@@ -119,7 +119,7 @@ def notes(settings: Settings) -> list[str]:
         "(no line numbers, no checks, no references) and every source parsed with json. The "
         "reconciler's loader can beat that baseline: it composes libyaml's events itself with "
         "the garbage collector paused, where ruamel's loader builds every value in Python.",
-        "daemon: the daemon's own cycle (reconciler.cycle.Reconciler.tick, observe mode) "
+        "daemon: the daemon's own cycle (reconciler.daemon.cycle.Reconciler.tick, observe mode) "
         "called back to back in one process, every cycle a success with no drift. memory: RSS "
         "after the first cycle, the 10th, half-way and the last; 'grows' is the last minus "
         "half-way.",

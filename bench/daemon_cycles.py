@@ -1,6 +1,6 @@
 """The daemon's memory over many cycles, driven in-process.
 
-Builds the daemon's own ``reconciler.cycle.Reconciler`` (observe mode, events to /dev/null,
+Builds the daemon's own ``reconciler.daemon.cycle.Reconciler`` (observe mode, events to /dev/null,
 metrics in a private registry, no health server, no scheduler) and calls ``tick`` — the job
 ``reconciler daemon``'s scheduler runs — once per cycle, back to back. RSS is read after the
 first cycle (start), after the warm-up cycles, half-way and after the last (end): the process
@@ -22,12 +22,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from reconciler.cycle import DaemonConfig, Reconciler
-from reconciler.events import EventSink
-from reconciler.metrics import Metrics
+from reconciler.daemon.cycle import DaemonConfig, Reconciler
+from reconciler.daemon.events import EventSink
+from reconciler.daemon.metrics import Metrics
 
 WARM_UP = 10
-DRIVER = "reconciler.cycle.Reconciler.tick"
+DRIVER = "reconciler.daemon.cycle.Reconciler.tick"
 
 
 def run_cycles(desired: str, cycles: int, rss_mb: Callable[[], float]) -> dict[str, Any]:

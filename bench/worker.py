@@ -26,8 +26,10 @@ from typing import Any
 import httpx
 from ruamel.yaml import YAML
 
-from reconciler import cli, config_document, planning, render
+from reconciler import cli
 from reconciler.core.config_diff import diff_config
+from reconciler.output import render
+from reconciler.pipeline import config_document, planning
 
 MANAGEMENT = "/v0/management"
 Spec = dict[str, Any]

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from reconciler import errors
-from reconciler.api_models import (
+from reconciler.client.models import (
     DeleteLogsResult,
     ErrorLogFile,
     ErrorLogList,
@@ -29,7 +29,7 @@ from reconciler.api_models import (
     PutConfigResult,
     StatusResult,
 )
-from reconciler.client_transport import (
+from reconciler.client.transport import (
     MANAGEMENT_PREFIX,
     Expect,
     QueryParams,

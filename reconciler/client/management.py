@@ -10,7 +10,7 @@ Layout: ``client_transport.Session`` does all HTTP (auth, ban safety, retries, v
 error translation, see its docstring); ``client_errors`` maps answers to
 ``reconciler.errors``; ``client_config.ConfigAPI`` holds the config endpoints; this module holds
 the client itself, auth files, OAuth logins and the tool endpoints. Answers are pydantic models
-from ``reconciler.api_models``.
+from ``reconciler.client.models``.
 
 Ban safety in one sentence: after any 401 or 403 the client sends no authenticated request
 until ``reset()`` or ``set_management_key()``, and it never sends one without a key.
@@ -28,7 +28,8 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import errors
-from reconciler.api_models import (
+from reconciler.client.config import ConfigAPI, query_pairs
+from reconciler.client.models import (
     ApiCallEnvelope,
     ApiCallResult,
     AuthFileInfo,
@@ -49,8 +50,7 @@ from reconciler.api_models import (
     UploadResult,
     VertexImportResult,
 )
-from reconciler.client_config import ConfigAPI, query_pairs
-from reconciler.client_transport import MANAGEMENT_PREFIX, Session, normalize_api_base, parse_model
+from reconciler.client.transport import MANAGEMENT_PREFIX, Session, normalize_api_base, parse_model
 
 __all__ = ["OAUTH_PROVIDERS", "AuthFileContent", "ManagementClient"]
 

@@ -42,8 +42,8 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from reconciler import errors
-from reconciler.api_models import ServerVersion
-from reconciler.client_errors import describe_exception, error_from_response, redact
+from reconciler.client.errors import describe_exception, error_from_response, redact
+from reconciler.client.models import ServerVersion
 
 __all__ = [
     "MANAGEMENT_PREFIX",

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler import apply as executor
-from reconciler import errors, plan_json, planfile, planning, render
-from reconciler.backup import Backup
-from reconciler.client import ManagementClient
+from reconciler import errors
+from reconciler.client.management import ManagementClient
 from reconciler.commands import options
-from reconciler.desired import LoadedDesired
-from reconciler.lock import state_lock
+from reconciler.desired.loader import LoadedDesired
+from reconciler.output import plan_json, render
+from reconciler.pipeline import apply as executor
+from reconciler.pipeline import planfile, planning
+from reconciler.statedir.backup import Backup
+from reconciler.statedir.lock import state_lock
 
 HELP = "apply the changes that plan shows (asks first on a terminal)"
 

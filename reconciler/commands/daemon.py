@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from reconciler import daemon, planning, webhook
 from reconciler.commands import options
+from reconciler.daemon import service as daemon
+from reconciler.daemon import webhook
+from reconciler.pipeline import planning
 
 HELP = "watch the live CPA for drift and report it (observe) or repair it (heal)"
 

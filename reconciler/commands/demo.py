@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler import cli
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 
 HELP = "run validate, plan, apply and drift detection against a built-in CPA emulator"

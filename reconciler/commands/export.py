@@ -12,10 +12,12 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from reconciler import config_document, errors, live, planning, references
+from reconciler import errors
 from reconciler.commands import options
 from reconciler.core import secrets
 from reconciler.core.model import LiveAuthFile, Path
+from reconciler.desired import references
+from reconciler.pipeline import config_document, live, planning
 
 HELP = "write a desired-state file for a live CPA (secrets replaced by ${env:...})"
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from reconciler import errors
-from reconciler.planning import TargetOptions
+from reconciler.pipeline.planning import TargetOptions
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,8 +8,9 @@ import os
 import sys
 import time
 
-from reconciler import plan_json, planfile, planning, render
 from reconciler.commands import options
+from reconciler.output import plan_json, render
+from reconciler.pipeline import planfile, planning
 
 HELP = "show what apply would change on the live CPA (read-only)"
 

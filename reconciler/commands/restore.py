@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconciler import errors, planning
-from reconciler.backup import list_backups, read_backup
-from reconciler.client import ManagementClient
+from reconciler import errors
+from reconciler.client.management import ManagementClient
 from reconciler.commands import options
+from reconciler.pipeline import planning
+from reconciler.statedir.backup import list_backups, read_backup
 
 HELP = "put back the config and auth files saved in a backup"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from reconciler.desired import load_desired
+from reconciler.desired.loader import load_desired
 
 HELP = "Check a desired-state file offline (no request is sent)."
 

@@ -3,7 +3,7 @@
 Pure: no I/O. Two layers live here:
 
 * ``DesiredFile`` and its parts are the *schema* of the desired-state YAML file (pydantic,
-  kebab-case aliases, unknown keys rejected). ``reconciler.desired`` validates the parsed file
+  kebab-case aliases, unknown keys rejected). ``reconciler.desired.loader`` validates the parsed file
   with it and publishes its JSON Schema.
 * ``DesiredState`` / ``LiveState`` are the resolved, immutable values that ``plan.make_plan``
   compares. Secret values are held in plain data here (the core must compare them); every

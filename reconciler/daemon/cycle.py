@@ -1,6 +1,6 @@
 """One reconcile cycle of the drift daemon, and the state kept from one cycle to the next.
 
-``Reconciler.tick`` is the job the daemon's scheduler runs (``reconciler.daemon`` owns the loop):
+``Reconciler.tick`` is the job the daemon's scheduler runs (``reconciler.daemon.service`` owns the loop):
 
 1. Re-read the desired-state file and its references. A broken file is a ``reconcile.error``
    naming file:line (once per distinct error); the last good state is kept for observing, and
@@ -35,15 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import apply as executor
-from reconciler import backoff, drift, errors, planning
-from reconciler.backup import Backup
-from reconciler.client import ManagementClient
+from reconciler import errors
+from reconciler.client.management import ManagementClient
 from reconciler.core.plan import Plan
-from reconciler.desired import LoadedDesired
-from reconciler.events import EventSink, now_rfc3339
-from reconciler.lock import state_lock
-from reconciler.metrics import Metrics
+from reconciler.daemon import backoff, drift
+from reconciler.daemon.events import EventSink, now_rfc3339
+from reconciler.daemon.metrics import Metrics
+from reconciler.desired.loader import LoadedDesired
+from reconciler.pipeline import apply as executor
+from reconciler.pipeline import planning
+from reconciler.statedir.backup import Backup
+from reconciler.statedir.lock import state_lock
 
 MODES = ("observe", "heal")
 READY_INTERVALS = 3  # /readyz: the last success is at most this many intervals old

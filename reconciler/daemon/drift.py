@@ -21,7 +21,7 @@ from reconciler.core.model import Path
 from reconciler.core.normalize import MISSING
 from reconciler.core.plan import Action, Plan
 from reconciler.core.secrets import canonical_json
-from reconciler.plan_json import action_secret_paths, mask_change
+from reconciler.output.plan_json import action_secret_paths, mask_change
 
 CONFIG = "config"
 AUTH_FILE = "auth-file"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from reconciler.plan_json import safe_url
+from reconciler.output.plan_json import safe_url
 
 # Every event the daemon emits, and what it means.
 EVENTS: Mapping[str, str] = {

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from reconciler.drift import KINDS
+from reconciler.daemon.drift import KINDS
 
 CYCLE_RESULTS = ("success", "error", "skipped")
 APPLY_RESULTS = ("success", "failure", "blocked", "skipped")

@@ -6,7 +6,7 @@ cycle at a time, missed runs coalesced), serves ``/healthz``, ``/readyz`` and ``
 forwards drift and failure events to the webhook. It returns when ``stop`` (a
 ``threading.Event``) is set: no new cycle starts, the cycle in flight may finish within
 ``shutdown_timeout`` seconds, then the servers close and a ``daemon.stopped`` event says whether
-a cycle was abandoned. What one cycle does is in ``reconciler.cycle``.
+a cycle was abandoned. What one cycle does is in ``reconciler.daemon.cycle``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from reconciler import __version__, errors
-from reconciler.cycle import MODES, DaemonConfig, Reconciler
-from reconciler.events import EventSink
-from reconciler.health import Endpoints, HealthServer, parse_listen
-from reconciler.metrics import CONTENT_TYPE_LATEST, Metrics
-from reconciler.webhook import Webhook, shown_url
-from reconciler.webhook import check_url as check_webhook_url
+from reconciler.daemon.cycle import MODES, DaemonConfig, Reconciler
+from reconciler.daemon.events import EventSink
+from reconciler.daemon.health import Endpoints, HealthServer, parse_listen
+from reconciler.daemon.metrics import CONTENT_TYPE_LATEST, Metrics
+from reconciler.daemon.webhook import Webhook, shown_url
+from reconciler.daemon.webhook import check_url as check_webhook_url
 
 __all__ = ["MODES", "DaemonConfig", "Outcome", "StopFlag", "run"]
 

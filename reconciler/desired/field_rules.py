@@ -19,9 +19,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from reconciler import references
+from reconciler.desired import references
+from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path
 from reconciler.errors import DesiredStateError
-from reconciler.yaml_io import YamlDocument, YamlPath, format_path
 
 __all__ = [
     "LEGACY_FIELD_NAMES",

@@ -26,7 +26,6 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler import references
 from reconciler.core.model import (
     AuthFileEntrySpec,
     AuthFilesPolicy,
@@ -35,10 +34,11 @@ from reconciler.core.model import (
     DesiredState,
 )
 from reconciler.core.model import Path as ConfigPath
+from reconciler.desired import references
+from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, normalise_fields
+from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError, SourceError, UsageError
-from reconciler.field_rules import LEGACY_FIELD_NAMES, normalise_fields
 from reconciler.gc_pause import gc_paused
-from reconciler.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 
 __all__ = [
     "ENV_KEY",
@@ -576,7 +576,7 @@ def render_schema() -> str:
 
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
-    """Regenerate the published schema: ``python -m reconciler.desired``."""
+    """Regenerate the published schema: ``python -m reconciler.desired.loader``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_schema(), encoding="utf-8")
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path
 from reconciler.errors import ReferenceError_
-from reconciler.yaml_io import YamlDocument, YamlPath, format_path
 
 __all__ = [
     "ESCAPE",

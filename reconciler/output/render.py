@@ -29,7 +29,7 @@ from reconciler.core.model import Path
 from reconciler.core.plan import Action, Plan
 from reconciler.core.safety import Blocker
 from reconciler.core.secrets import MASK
-from reconciler.plan_json import (
+from reconciler.output.plan_json import (
     TOOL_NAME,
     MaskedChange,
     action_secret_paths,

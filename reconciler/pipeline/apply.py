@@ -13,14 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reconciler import config_document, errors
-from reconciler.backup import Backup
+from reconciler import errors
 from reconciler.core.auth_diff import SEED_FIELD, seed_of
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveState
 from reconciler.core.plan import Action, Plan
+from reconciler.pipeline import config_document
+from reconciler.statedir.backup import Backup
 
 if TYPE_CHECKING:
-    from reconciler.client import ManagementClient
+    from reconciler.client.management import ManagementClient
 
 # Most files, and bytes, per multipart upload. Each request costs ~60 ms of bcrypt whatever
 # it carries, and CPA stored 200 files of one request in 0.12 s: 1,000 typical auth files (under

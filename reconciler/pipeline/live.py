@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from reconciler import config_document, errors
+from reconciler import errors
 from reconciler.core import auth_diff
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveAuthFile, LiveState
 from reconciler.core.normalize import MISSING
 from reconciler.gc_pause import gc_paused
+from reconciler.pipeline import config_document
 
 if TYPE_CHECKING:
-    from reconciler.api_models import AuthFileSummary
-    from reconciler.client import ManagementClient
+    from reconciler.client.management import ManagementClient
+    from reconciler.client.models import AuthFileSummary
 
 
 def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanFileError
-from reconciler.plan_json import FORMAT_VERSION, TOOL_NAME
+from reconciler.output.plan_json import FORMAT_VERSION, TOOL_NAME
 
 StrPath = str | os.PathLike[str]
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from reconciler import errors, live
-from reconciler.client import ManagementClient
+from reconciler import errors
+from reconciler.client.management import ManagementClient
 from reconciler.core import auth_diff, secrets
 from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.plan import Plan, PlanOptions, make_plan
 from reconciler.core.safety import SafetyOptions
-from reconciler.desired import LoadedDesired, load_desired, resolve_target
+from reconciler.desired.loader import LoadedDesired, load_desired, resolve_target
+from reconciler.pipeline import live
 
 # Seeds mark uploaded files; they sit next to the tokens on the server, so no key is needed.
 SEED_KEY = b"cpa-reconciler/seed/v1"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 
 KEY = "test-mgmt-key"
 

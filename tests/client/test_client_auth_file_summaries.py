@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from reconciler import errors
-from reconciler.api_models import AuthFileSummary
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
+from reconciler.client.models import AuthFileSummary
 from reconciler.core.auth_diff import LISTED_FIELDS
 
 ALICE = {"type": "codex", "email": "alice@example.com", "access_token": "at-alice", "note": "t1"}

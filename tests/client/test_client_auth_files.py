@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler import errors
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 
 Sent = Any
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from reconciler import errors
-from reconciler.client import ManagementClient
-from reconciler.client_config import SETTINGS
+from reconciler.client.config import SETTINGS
+from reconciler.client.management import ManagementClient
 
 Sent = Any
 

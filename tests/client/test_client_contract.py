@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.client import ManagementClient
-from reconciler.client_config import LIST_KEYS, MAP_KEYS, MapKey
+from reconciler.client.config import LIST_KEYS, MAP_KEYS, MapKey
+from reconciler.client.management import ManagementClient
 
 PREFIX = "/v0/management"
 

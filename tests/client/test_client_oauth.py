@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler import errors
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 
 
 @pytest.mark.parametrize("provider", ["codex", "anthropic", "claude", "antigravity"])

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.api_models import ServerVersion
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
+from reconciler.client.models import ServerVersion
 
 DISTINCT = "sk-DISTINCTIVE-k3y-9f8e7d6c"
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.api_models import AuthFileInfo, OAuthStart, ServerVersion
-from reconciler.client import ManagementClient
-from reconciler.client_errors import error_from_response, redact
-from reconciler.client_transport import (
+from reconciler.client.errors import error_from_response, redact
+from reconciler.client.management import ManagementClient
+from reconciler.client.models import AuthFileInfo, OAuthStart, ServerVersion
+from reconciler.client.transport import (
     normalize_api_base,
     parse_model,
     server_version_from_headers,

@@ -36,7 +36,7 @@ from container_helpers import (
 import reconciler
 from reconciler import errors
 from reconciler.cli import build_parser, main
-from reconciler.planning import check_url, is_loopback_url
+from reconciler.pipeline.planning import check_url, is_loopback_url
 
 SECRET_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?\-][^}]*)?\}$")

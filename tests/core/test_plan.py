@@ -209,7 +209,7 @@ def test_redact_masks_every_secret_inside_a_value(path, value, expected):
 
 
 def test_fields_from_references_are_marked_secret_and_masked():
-    from reconciler.plan_json import mask_change
+    from reconciler.output.plan_json import mask_change
 
     entry = DesiredAuthFile(
         "a.json", fields={"note": "s3cr3t-note"}, secret_fields=frozenset({"note"})

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from daemon_helpers import DESIRED, KEY, StartDaemon, base_env, rewrite
 
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
-from reconciler.lock import state_lock
+from reconciler.statedir.lock import state_lock
 
 
 def test_overlapping_applies_one_runs_the_other_exits_locked(

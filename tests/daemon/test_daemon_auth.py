@@ -14,7 +14,7 @@ from daemon_helpers import (
     wait_until,
 )
 
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 
 

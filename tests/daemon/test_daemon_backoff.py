@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.backoff import KEY_CHANGE_BUDGET, AuthHold, FailureBackoff, Gate
+from reconciler.daemon.backoff import KEY_CHANGE_BUDGET, AuthHold, FailureBackoff, Gate
 
 
 @pytest.mark.parametrize(

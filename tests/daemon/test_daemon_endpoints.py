@@ -6,7 +6,7 @@ from pathlib import Path
 
 from daemon_helpers import KEY, StartDaemon, wait_until
 
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 from reconciler.emulator.defaults import VERSION
 

@@ -14,11 +14,13 @@ import pytest
 from daemon_helpers import CLIENT_KEY, KEY, Receiver, wait_until
 from prometheus_client import CollectorRegistry
 
-from reconciler import cli, daemon, errors, planning
-from reconciler.client import ManagementClient
+from reconciler import cli, errors
+from reconciler.client.management import ManagementClient
+from reconciler.daemon import service as daemon
+from reconciler.daemon.events import EVENTS, EventSink, format_text
+from reconciler.daemon.webhook import verify
 from reconciler.emulator import Emulator
-from reconciler.events import EVENTS, EventSink, format_text
-from reconciler.webhook import verify
+from reconciler.pipeline import planning
 
 
 class Lines(io.StringIO):

@@ -9,7 +9,7 @@ import pytest
 from reconciler.core.changes import Change
 from reconciler.core.normalize import MISSING
 from reconciler.core.plan import Action, Plan
-from reconciler.drift import DriftItem, DriftTracker, items_from_plan
+from reconciler.daemon.drift import DriftItem, DriftTracker, items_from_plan
 
 CFG = "config differs from the desired state"
 

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 
 from reconciler import cli
 from reconciler.emulator import Emulator
-from reconciler.lock import state_lock
+from reconciler.statedir.lock import state_lock
 
 REPO = Path(__file__).resolve().parents[2]
 CRON = REPO / "examples" / "cron"

@@ -14,7 +14,7 @@ import pytest
 from daemon_helpers import Receiver
 
 from reconciler import errors
-from reconciler.webhook import RateLimiter, Webhook, read_secret, shown_url, sign, verify
+from reconciler.daemon.webhook import RateLimiter, Webhook, read_secret, shown_url, sign, verify
 
 SECRET = b"shared-secret-PLANTED"
 

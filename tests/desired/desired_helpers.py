@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.desired import LoadedDesired, load_desired
+from reconciler.desired.loader import LoadedDesired, load_desired
 
 # Values the loader may read but must never print.
 SECRETS = {

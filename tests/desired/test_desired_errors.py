@@ -586,7 +586,7 @@ def test_all_schema_errors_are_reported_in_line_order(project: Project) -> None:
 
 
 def test_desired_file_missing(project: Project) -> None:
-    from reconciler.desired import load_desired
+    from reconciler.desired.loader import load_desired
 
     with pytest.raises(DesiredStateError, match=r"^nothere\.yaml: file not found$"):
         load_desired("nothere.yaml", environ={})
@@ -603,7 +603,7 @@ def test_source_error_in_a_subdirectory_names_both_files(project: Project) -> No
               source: auth/a.json
         """,
     )
-    from reconciler.desired import load_desired
+    from reconciler.desired.loader import load_desired
 
     with pytest.raises(SourceError) as caught:
         load_desired("team/desired.yaml", environ={})

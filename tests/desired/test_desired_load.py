@@ -7,7 +7,7 @@ from pathlib import Path
 from desired_helpers import FILE_SECRET, SECRETS, SOURCE_TOKEN, Project
 
 from reconciler.core.model import AuthFilesPolicy, DesiredAuthFile
-from reconciler.desired import load_desired
+from reconciler.desired.loader import load_desired
 
 FULL = """
 target:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from reconciler.desired import SCHEMA_PATH, desired_state_schema, render_schema
+from reconciler.desired.loader import SCHEMA_PATH, desired_state_schema, render_schema
 
 
 def test_committed_schema_is_up_to_date() -> None:
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
     assert committed == render_schema(), (
         "reconciler/schema/desired-state.schema.json is stale: "
-        "run `.venv/bin/python -m reconciler.desired` and commit the result"
+        "run `.venv/bin/python -m reconciler.desired.loader` and commit the result"
     )
 
 

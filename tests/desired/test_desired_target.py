@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from desired_helpers import Project
 
-from reconciler.desired import LoadedDesired, resolve_target
+from reconciler.desired.loader import LoadedDesired, resolve_target
 from reconciler.errors import UsageError
 
 FILE_TARGET = """

@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.errors import ReferenceError_
-from reconciler.references import (
+from reconciler.desired.references import (
     Reference,
     ReferenceSyntaxError,
     escape,
     parse_template,
     resolve,
 )
-from reconciler.yaml_io import parse_yaml
+from reconciler.desired.yaml_io import parse_yaml
+from reconciler.errors import ReferenceError_
 
 
 def test_plain_text_is_one_literal() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.yaml_io import MAX_DEPTH, format_path, parse_yaml, read_yaml
 from reconciler.errors import DesiredStateError
-from reconciler.yaml_io import MAX_DEPTH, format_path, parse_yaml, read_yaml
 
 
 def test_plain_data_with_yaml_1_2_scalars() -> None:

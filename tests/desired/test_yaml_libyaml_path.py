@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from reconciler.desired.yaml_io import MAX_DEPTH, _compose_libyaml, parse_yaml
 from reconciler.errors import DesiredStateError
-from reconciler.yaml_io import MAX_DEPTH, _compose_libyaml, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ_EXAMPLES = int(os.environ.get("YAML_FUZZ_EXAMPLES", "300"))

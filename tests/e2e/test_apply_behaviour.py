@@ -30,7 +30,7 @@ from e2e_helpers import (
 from ruamel.yaml import YAML
 
 from reconciler.emulator import Emulator
-from reconciler.lock import state_lock
+from reconciler.statedir.lock import state_lock
 
 HAND_WRITTEN = """\
 # Production CPA — edited by hand, keep these notes.

@@ -12,8 +12,8 @@ from typing import Any
 
 from e2e_helpers import UPLOAD, Cli, Project, auth_source, desired_doc, management
 
-from reconciler.apply import UPLOAD_BATCH_BYTES
 from reconciler.emulator import Emulator
+from reconciler.pipeline.apply import UPLOAD_BATCH_BYTES
 
 COUNT = 1000
 

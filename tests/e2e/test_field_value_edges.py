@@ -1,6 +1,6 @@
 """Edge values in auth-file ``fields`` either converge or are refused before any request.
 
-Decisions recorded here (see ``_check_field_value`` in reconciler/desired.py):
+Decisions recorded here (see ``_check_field_value`` in reconciler/desired/loader.py):
 
 * CPA stores ``note``, ``prefix``, ``proxy_url`` and other plain fields in the file as sent,
   blank or padded (only its runtime copy and the listing's ``note`` are trimmed), so such a

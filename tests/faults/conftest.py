@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from fault_world import KEY, World
 
-from reconciler import apply, client_transport
+from reconciler.client import transport as client_transport
 from reconciler.emulator import Emulator
 from reconciler.emulator.defaults import MINIMAL_CONFIG
 from reconciler.emulator.keys import hash_key
+from reconciler.pipeline import apply
 
 
 @pytest.fixture(autouse=True)

@@ -30,11 +30,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from reconciler import cli, config_document, planning
-from reconciler.backup import list_backups, read_backup
-from reconciler.client import ManagementClient
+from reconciler import cli
+from reconciler.client.management import ManagementClient
 from reconciler.core import config_diff
 from reconciler.emulator import Emulator, RequestRecord
+from reconciler.pipeline import config_document, planning
+from reconciler.statedir.backup import list_backups, read_backup
 
 KEY = "faults-mgmt-key-7c1e"
 PREFIX = "/v0/management"

@@ -22,7 +22,7 @@ import time
 import pytest
 from fault_world import ENDPOINTS, World, run_cli, settle
 
-from reconciler.backup import list_backups, read_backup
+from reconciler.statedir.backup import list_backups, read_backup
 
 HOLD = 0.1  # seconds each request is held back by the emulator
 SEEDS = range(5)

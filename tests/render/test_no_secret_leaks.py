@@ -15,7 +15,6 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from reconciler import plan_json, planfile, render
 from reconciler.core.model import (
     AuthFilesPolicy,
     DesiredAuthFile,
@@ -24,6 +23,8 @@ from reconciler.core.model import (
     LiveState,
 )
 from reconciler.core.plan import Plan, PlanOptions, make_plan
+from reconciler.output import plan_json, render
+from reconciler.pipeline import planfile
 
 PLANT = "PLANTED"
 LIVE_HASH = bcrypt.hashpw(b"old-PLANTED", bcrypt.gensalt(4)).decode()

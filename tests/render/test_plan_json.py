@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from reconciler import __version__, plan_json
+from reconciler import __version__
 from reconciler.core import secrets
 from reconciler.core.changes import Change
 from reconciler.core.plan import Action, Plan
+from reconciler.output import plan_json
 
 KEY = b"per-target-fingerprint-key"
 META = {

@@ -8,8 +8,9 @@ import stat
 
 import pytest
 
-from reconciler import plan_json, planfile
 from reconciler.errors import PlanFileError
+from reconciler.output import plan_json
+from reconciler.pipeline import planfile
 
 META = {
     "target": {"url": "http://127.0.0.1:8317", "server_version": "7.2.140"},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from reconciler import render
 from reconciler.core.changes import Change
 from reconciler.core.plan import Action, Plan
+from reconciler.output import render
 
 TARGET = "http://127.0.0.1:8317"
 

@@ -6,10 +6,10 @@ import re
 
 import bcrypt
 
-from reconciler import render
 from reconciler.core.changes import Change
 from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.plan import Action, Plan, PlanOptions, make_plan
+from reconciler.output import render
 
 TARGET = "http://127.0.0.1:8317"
 ANSI = re.compile(r"\033\[[0-9;]*m")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from reconciler import render
+from reconciler.output import render
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from secrets_world import MARK, planted
 
 from reconciler import errors
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 
 KEY = planted("client-key")

@@ -37,7 +37,7 @@ from secrets_world import (
     planted,
 )
 
-from reconciler.client import ManagementClient
+from reconciler.client.management import ManagementClient
 
 WAIT = 30.0
 WEBHOOK_TOKEN = planted("webhook-path-token")

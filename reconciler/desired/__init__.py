@@ -1,0 +1,9 @@
+"""The desired state: reading the operator's YAML file into ``core.model.DesiredState``.
+
+Owns the YAML reader with line numbers and bounds (``yaml_io``), ``${env:}``/``${file:}``
+references (``references``), CPA's rules for declared auth-file fields (``field_rules``) and the
+loader that turns a file into a checked desired state with file:line errors (``loader``).
+
+May import: ``reconciler.core``, ``reconciler.errors``, ``reconciler.gc_pause``. No client, no
+network: loading a desired state sends no request.
+"""
