@@ -56,7 +56,7 @@ __all__ = [
 ENV_URL = "CPA_URL"
 ENV_KEY = "CPA_MANAGEMENT_KEY"
 
-SCHEMA_PATH = Path(__file__).parent / "schema" / "desired-state.schema.json"
+SCHEMA_PATH = Path(__file__).parent.parent / "schema" / "desired-state.schema.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_TITLE = "cpa-reconciler desired state"
 
