@@ -1,7 +1,7 @@
 """The command line: ``reconciler <command> ...``.
 
 This module only parses arguments, dispatches to ``reconciler.commands.<name>`` and translates
-errors into exit codes (see ``reconciler.errors``). Each command module defines ``HELP``,
+errors into exit codes (see ``reconciler.errors``). Each command module defines
 ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
@@ -16,26 +16,22 @@ from types import ModuleType
 
 from reconciler import __version__, errors
 
-# The order here is the order of ``reconciler --help``.
-COMMANDS = (
-    "validate",
-    "plan",
-    "apply",
-    "export",
-    "restore",
-    "daemon",
-    "demo",
-    "emulator",
-)
+# The order here is the order of ``reconciler --help``; the one-line summaries are shown there
+# without importing any command (tests/test_cli_imports.py checks they match each module's HELP).
+COMMANDS: dict[str, str] = {
+    "validate": "check a desired-state file offline (no request is sent)",
+    "plan": "show what apply would change on the live CPA (read-only)",
+    "apply": "apply the changes that plan shows (asks first on a terminal)",
+    "export": "write a desired-state file for a live CPA (secrets replaced by ${env:...})",
+    "restore": "put back the config and auth files saved in a backup",
+    "daemon": "watch the live CPA for drift and report it (observe) or repair it (heal)",
+    "demo": "run validate, plan, apply and drift detection against a built-in CPA emulator",
+    "emulator": "run a local CPA v7.2.140 emulator (Management API on loopback) for tests and demos",
+}
 
 
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"reconciler.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"reconciler.commands.{name}":
-            return None
-        raise
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"reconciler.commands.{name}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +42,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first argument that is not an option)."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the command ``only`` (or every command when None) gets its full arguments.
+
+    Building a command's arguments imports its module, and so everything it needs (the daemon
+    pulls in APScheduler and prometheus-client, the demo the emulator). ``main`` builds only the
+    command being run, so ``reconciler --help`` and ``reconciler plan`` import nothing they do
+    not use.
+    """
     parser = _Parser(
         prog="reconciler",
         description="Declarative reconciler for CLIProxyAPI (CPA): plan, apply, drift daemon.",
@@ -54,18 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
-        module = _load(name)
-        if module is None:
-            continue
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+    for name, summary in COMMANDS.items():
+        cmd = sub.add_parser(name, help=summary, description=summary)
+        if only is None or name == only:
+            module = _load(name)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_chosen_command(argv) or "")
     args = parser.parse_args(argv)
     try:
         code: int = args._run(args)

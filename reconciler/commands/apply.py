@@ -18,8 +18,6 @@ from reconciler.pipeline import planfile, planning
 from reconciler.statedir.backup import Backup
 from reconciler.statedir.lock import state_lock
 
-HELP = "apply the changes that plan shows (asks first on a terminal)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")

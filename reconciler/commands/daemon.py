@@ -21,8 +21,6 @@ from reconciler.daemon import service as daemon
 from reconciler.daemon import webhook
 from reconciler.pipeline import planning
 
-HELP = "watch the live CPA for drift and report it (observe) or repair it (heal)"
-
 WEBHOOK_URL_ENV = "RECONCILER_WEBHOOK_URL"
 
 

@@ -20,7 +20,6 @@ from reconciler import cli
 from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 
-HELP = "run validate, plan, apply and drift detection against a built-in CPA emulator"
 DEMO_DATA = Path(__file__).resolve().parent.parent / "demo_data"
 VARIABLES = (
     "CLIENT_KEY_TEAM_A",

@@ -18,7 +18,6 @@ from types import FrameType
 from reconciler.emulator import Emulator
 from reconciler.errors import UsageError
 
-HELP = "Run a local CPA v7.2.140 emulator (Management API on loopback) for tests and demos."
 KEY_ENV = "CPA_MANAGEMENT_KEY"
 KEY_FILE_NAME = "management-key"
 

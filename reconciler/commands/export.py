@@ -19,8 +19,6 @@ from reconciler.core.model import LiveAuthFile, Path
 from reconciler.desired import references
 from reconciler.pipeline import config_document, live, planning
 
-HELP = "write a desired-state file for a live CPA (secrets replaced by ${env:...})"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")

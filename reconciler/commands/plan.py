@@ -12,8 +12,6 @@ from reconciler.commands import options
 from reconciler.output import plan_json, render
 from reconciler.pipeline import planfile, planning
 
-HELP = "show what apply would change on the live CPA (read-only)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")

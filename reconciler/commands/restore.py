@@ -11,8 +11,6 @@ from reconciler.commands import options
 from reconciler.pipeline import planning
 from reconciler.statedir.backup import list_backups, read_backup
 
-HELP = "put back the config and auth files saved in a backup"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -12,8 +12,6 @@ import os
 
 from reconciler.desired.loader import load_desired
 
-HELP = "Check a desired-state file offline (no request is sent)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("desired", metavar="DESIRED", help="the desired-state YAML file")

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.core import defaults, normalize
 from reconciler.core.changes import Change, Write
 from reconciler.core.model import Path
@@ -122,6 +120,8 @@ def _describe_set(path: Path, before: list[Any], after: list[Any]) -> list[Chang
 
 
 def _describe_ordered(path: Path, before: list[Any], after: list[Any]) -> list[Change]:
+    from deepdiff import DeepDiff  # imported here: only a changed list of mappings needs it
+
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
     changes: list[Change] = []
     for kind in sorted(tree.keys()):
