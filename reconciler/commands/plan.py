@@ -24,6 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
+    parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="plan as `apply --allow-mass-delete` would (not blocked by max-deletions)",
+    )
+    parser.add_argument(
+        "--allow-replace",
+        action="store_true",
+        help="plan as `apply --allow-replace` would (replace: true re-seeds are not blocked)",
+    )
     options.add_target_arguments(parser)
 
 
@@ -31,7 +41,13 @@ def run(args: argparse.Namespace) -> int:
     loaded = planning.load(args.desired, os.environ)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     with planning.make_client(target) as client:
-        planned = planning.plan_once(loaded, target, client)
+        planned = planning.plan_once(
+            loaded,
+            target,
+            client,
+            allow_mass_delete=args.allow_mass_delete,
+            allow_replace=args.allow_replace,
+        )
     secret_paths = loaded.state.secret_paths
     if args.out or args.json:  # the fingerprints hash every file: ~0.3 s at 10,000 files
         meta = planned.meta(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -68,4 +84,6 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"Saved the plan to {args.out}; apply it with: reconciler apply {args.desired} --plan {args.out}"
             )
+    if planned.plan.blockers:  # apply would refuse this plan: a CI plan step must fail too
+        return 4
     return 2 if args.detailed_exitcode and planned.plan.has_changes else 0

@@ -185,7 +185,11 @@ def test_lockout_is_refused(
     assert refused.code == 4, refused.text
     assert "secret-key would no longer match" in refused.err
     assert mutating(emu) == []
-    assert cli("plan", project.desired).code == 0, "plan shows a blocked plan, exit 0"
+    shown = cli("plan", project.desired)
+    assert shown.code == 4, "a plan that apply would refuse fails a CI plan step too"
+    assert "Blocked (exit 4)" in shown.out
+    assert cli("plan", project.desired, "--detailed-exitcode").code == 4
+    assert mutating(emu) == []
 
 
 def test_mass_delete_is_refused_unless_allowed(
@@ -201,6 +205,9 @@ def test_mass_delete_is_refused_unless_allowed(
     assert "max-deletions" in refused.err and "--allow-mass-delete" in refused.err
     assert mutating(emu) == []
     assert sorted(p.name for p in emu.auth_dir.iterdir()) == sorted(extra)
+    assert cli("plan", project.desired).code == 4, "plan fails as apply would"
+    planned = cli("plan", project.desired, "--allow-mass-delete", "--detailed-exitcode")
+    assert planned.code == 2, "planned with apply's flag: changes, not blocked"
 
     allowed = cli("apply", project.desired, "--auto-approve", "--allow-mass-delete")
     assert allowed.code == 0, allowed.text
