@@ -124,7 +124,9 @@ def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
 def _check_plan_target(saved: dict[str, Any], target: planning.Target, path: str) -> None:
     """A plan for another server is the wrong input, not a stale plan: exit 1, no request."""
     planned_for = saved.get("target", {}).get("url")
-    if planned_for != plan_json.safe_url(target.url):
+    if not isinstance(planned_for, str) or planning.canonical_url(
+        planned_for
+    ) != plan_json.safe_url(target.url):
         raise errors.PlanFileError(
             f"plan file {path} was made for {planned_for}, not for {plan_json.safe_url(target.url)}; "
             "nothing was applied. Make the plan against this target"
@@ -132,13 +134,61 @@ def _check_plan_target(saved: dict[str, Any], target: planning.Target, path: str
 
 
 def _check_saved_plan(saved: dict[str, Any], planned: planning.Planned, path: str) -> None:
+    """Refuse a stale plan file (exit 3), naming what moved; a plan already applied is not stale.
+
+    The fingerprints say whether anything moved; the plan made now, compared entry by entry with
+    the saved one, says what. When the live state moved but nothing is left to do, the plan was
+    applied already (by an earlier run, or someone made the same change): say so and go on, so
+    that a retried CI job does not fail.
+    """
     meta = planned.meta(created_at="")
-    for key, what in (("desired_fingerprint", "desired state"), ("live_fingerprint", "live state")):
-        if saved.get(key) != meta[key]:
-            raise errors.StalePlanError(
-                f"{path} is stale: the {what} changed since the plan was made; nothing was "
-                "applied. Run plan again."
-            )
+    if saved.get("desired_fingerprint") != meta["desired_fingerprint"]:
+        raise errors.StalePlanError(
+            f"{path} is stale: the desired state changed since the plan was made; nothing was "
+            "applied. Run plan again."
+        )
+    if saved.get("live_fingerprint") == meta["live_fingerprint"]:
+        return
+    if not planned.plan.actions:
+        print(f"{path} was already applied: the live state matches it; nothing to do.")
+        return
+    fresh = plan_json.plan_to_json(
+        planned.plan,
+        secret_paths=planned.loaded.state.secret_paths,
+        fingerprint_key=planned.target.fingerprint_key,
+        meta=meta,
+    )
+    moved = _what_moved(saved.get("resource_changes"), fresh["resource_changes"])
+    raise errors.StalePlanError(
+        f"{path} is stale: the live state changed since the plan was made"
+        + (f" ({moved})" if moved else "")
+        + "; nothing was applied. Run plan again."
+    )
+
+
+def _what_moved(saved: Any, fresh: list[dict[str, Any]], most: int = 5) -> str:
+    """The first few addresses and config paths whose planned change differs (no values)."""
+    before = (
+        {c.get("address"): c for c in saved if isinstance(c, dict)}
+        if isinstance(saved, list)
+        else {}
+    )
+    after = {c["address"]: c for c in fresh}
+    moved: list[str] = []
+    for address in [*after, *(a for a in before if a not in after)]:
+        old, new = before.get(address), after.get(address)
+        if old == new:
+            continue
+        if old is None or new is None or old.get("kind") != "config":
+            moved.append(str(address))
+            continue
+        old_paths = {c.get("path"): c for c in old.get("changes", []) if isinstance(c, dict)}
+        new_paths = {c["path"]: c for c in new.get("changes", [])}
+        paths = [p for p in {**new_paths, **old_paths} if old_paths.get(p) != new_paths.get(p)]
+        moved += [f"config {p}" for p in paths] or [str(address)]
+    if len(moved) > most:
+        return ", ".join(moved[:most]) + f" and {len(moved) - most} more"
+    return ", ".join(moved)
 
 
 def _confirm() -> bool:

@@ -170,7 +170,7 @@ def _check_keys_are_strings(value: Any, path: YamlPath, document: YamlDocument) 
 
 
 def _check_url(url: str | None, path: YamlPath, document: YamlDocument) -> None:
-    if url is not None and not url.startswith(("http://", "https://")):
+    if url is not None and not url.lower().startswith(("http://", "https://")):
         raise DesiredStateError(
             f"{format_path(path)}: expected an http:// or https:// URL",
             path=document.name,
@@ -521,7 +521,7 @@ def resolve_target(
         raise UsageError(
             f"no CPA URL: set target.url in the desired-state file, {ENV_URL} or --url"
         )
-    if not chosen_url[0].startswith(("http://", "https://")):
+    if not chosen_url[0].lower().startswith(("http://", "https://")):
         raise UsageError(f"{chosen_url[1]}: expected an http:// or https:// URL")
     key = _read_key_file(key_file) if key_file is not None else None
     chosen_key = _first(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
@@ -54,6 +54,30 @@ class TargetOptions:
     ca_cert: str | None = None
     allow_insecure_http: bool = False
     timeout: float = 30.0
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per server: scheme and host in lower case, no default port, no trailing
+    ``/`` or ``/v0/management``. A plan made for ``http://127.0.0.1:8317/`` is then a plan for
+    ``HTTP://127.0.0.1:8317``, and ``https://cpa.example.com:443`` is ``https://cpa.example.com``.
+    Anything it cannot parse is returned as given (``check_url`` refuses it)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return url
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    if path.lower().endswith("/v0/management"):
+        path = path[: -len("/v0/management")].rstrip("/")
+    return urlunsplit((scheme, host, path, "", ""))
 
 
 def is_loopback_url(url: str) -> bool:
@@ -116,7 +140,7 @@ def target_for(
             "--management-key-file, or target.management-key: ${env:NAME}"
         )
     check_url(url, allow_insecure_http=opts.allow_insecure_http)
-    return Target(url, key, opts.ca_cert, opts.timeout)
+    return Target(canonical_url(url), key, opts.ca_cert, opts.timeout)
 
 
 def make_client(target: Target) -> ManagementClient:

@@ -103,6 +103,7 @@ def test_a_plan_file_is_stale_after_a_live_config_change(
     stale = cli("apply", project.desired, "--plan", planfile)
     assert stale.code == 3, stale.text
     assert "live state changed" in stale.err
+    assert "(config request-retry)" in stale.err, "the error names what moved"
     assert mutating(emu) == []
     assert "request-retry: 7" in emu.config_yaml()
 
@@ -124,7 +125,45 @@ def test_a_plan_file_is_stale_after_a_live_auth_file_change(
 
     stale = cli("apply", project.desired, "--plan", planfile)
     assert stale.code == 3, stale.text
+    assert f"(auth-file/{ALICE})" in stale.err, "the error names the file that moved"
     assert mutating(emu) == []
+
+
+def test_a_plan_file_applied_twice_says_already_applied(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    emu = target_env
+    _converged(project, cli)
+    _with_config(project, {**CONFIG, "debug": True})
+    planfile = project.root / "plan.json"
+    assert cli("plan", project.desired, "--out", planfile).code == 0
+    assert cli("apply", project.desired, "--plan", planfile).code == 0
+    emu.reset_requests()
+
+    again = cli("apply", project.desired, "--plan", planfile)
+    assert again.code == 0, again.text
+    assert "already applied" in again.out
+    assert "stale" not in again.text
+    assert mutating(emu) == []
+
+
+def test_a_plan_file_is_for_the_same_server_however_its_url_is_spelt(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """Trailing slash, /v0/management, upper-case scheme and host: one server, one plan."""
+    emu = target_env
+    _converged(project, cli)
+    _with_config(project, {**CONFIG, "debug": True})
+    planfile = project.root / "plan.json"
+    port = emu.url.rsplit(":", 1)[1]
+    spelt = f"HTTP://LOCALHOST:{port}/v0/management/"
+    assert cli("plan", project.desired, "--out", planfile, "--url", spelt).code == 0
+    applied = cli("apply", project.desired, "--plan", planfile, "--url", f"http://localhost:{port}")
+    assert applied.code == 0, applied.text
+    other = cli("plan", project.desired, "--out", planfile, "--url", emu.url + "/")
+    assert other.code == 0
+    refused = cli("apply", project.desired, "--plan", planfile, "--url", f"http://localhost:{port}")
+    assert refused.code == 1 and "was made for" in refused.err, "127.0.0.1 is not localhost"
 
 
 def test_a_plan_file_is_stale_after_the_desired_file_changed(
