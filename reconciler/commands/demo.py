@@ -11,6 +11,7 @@ import argparse
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from reconciler import cli
 from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
+from reconciler.output import render
 
 DEMO_DATA = Path(__file__).resolve().parent.parent / "demo_data"
 VARIABLES = (
@@ -60,9 +62,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _step(title: str, argv: list[str]) -> int:
-    print(
-        f"\n\033[1m==> {title}\033[0m" if os.environ.get("NO_COLOR") is None else f"\n==> {title}"
-    )
+    bold = render.use_color(sys.stdout, os.environ)
+    print(f"\n\033[1m==> {title}\033[0m" if bold else f"\n==> {title}")
     print("$ reconciler " + " ".join(argv), flush=True)
     code = cli.main(argv)
     print(f"(exit {code})", flush=True)

@@ -90,5 +90,6 @@ def test_the_demo_runs_end_to_end(cli: Cli, tmp_path: Path) -> None:
     assert result.code == 0, result.text
     assert "Demo finished: everything behaved as expected." in result.out
     assert "(exit 2)" in result.out  # the drift made in the web UI's way
+    assert "\033[" not in result.out, "no colour codes into a pipe or a file"
     backups = list((tmp_path / "demo" / "desired" / ".reconciler" / "backups").iterdir())
     assert backups and all(oct(p.stat().st_mode)[-3:] == "700" for p in backups)
