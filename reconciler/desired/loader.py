@@ -26,6 +26,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from reconciler.core import names
 from reconciler.core.model import (
     AuthFileEntrySpec,
     AuthFilesPolicy,
@@ -438,19 +439,25 @@ def _load_entry(
 
 
 def _check_name(name: str, at: _EntryPlace) -> None:
-    """CPA's rules for an auth-file name (see /auth-files/download)."""
-    problem = None
-    if not name:
-        problem = "the name is empty"
-    elif "/" in name or "\\" in name:
-        problem = "the name must not contain / or \\ (auth files are flat in auth-dir)"
-    elif len(name) >= 2 and name[1] == ":" and name[0].isalpha():
-        problem = "the name must not start with a drive prefix"
-    elif not name.lower().endswith(".json"):
-        problem = "the name must end in .json"
+    """An auth-file name is an identifier shown in every plan: written literally, and one CPA
+    keeps exactly as written (``core.names``; else an upload would land on another file)."""
+    template = at.resolution.sources.get(at.path("name"))
+    if template is not None:
+        raise at.error(
+            f"{template!r}: an auth-file name must be written literally, not as a reference "
+            "(it is shown in every plan, --json and --markdown output and event)",
+            "name",
+        )
+    problem = names.name_problem(name)
     if problem is not None:
-        shown = at.shown("name", name)
-        raise at.error(f"{shown} is not a valid auth-file name: {problem}", "name")
+        raise at.error(f"{_shown_name(name)} is not a valid auth-file name: {problem}", "name")
+
+
+def _shown_name(name: str) -> str:
+    """``name`` quoted, every character that would not show as itself escaped."""
+    if name.isprintable() and "'" not in name:
+        return f"'{name}'"
+    return repr(name).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _read_source(source: str, at: _EntryPlace, base: _Base) -> dict[str, Any]:

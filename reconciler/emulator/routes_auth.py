@@ -7,11 +7,10 @@ single/multiple/all forms of delete.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.emulator import multipart
+from reconciler.emulator import gostrings, multipart
 from reconciler.emulator.auth_fields import FieldError, parse_patch
 from reconciler.emulator.auth_json import InvalidAuthFile
 from reconciler.emulator.auth_listing import auth_index, listing_body
@@ -48,7 +47,7 @@ def _name_error(name: str) -> Response | None:
 
 def list_auth_files(state: EmulatorState, req: Request) -> Response:
     records = state.auths.scan()
-    name, index = req.arg("name").strip(), req.arg("auth_index").strip()
+    name, index = gostrings.trim_space(req.arg("name")), req.arg("auth_index").strip()
     if name:
         records = [record for record in records if record.name == name]
     if index:
@@ -57,7 +56,7 @@ def list_auth_files(state: EmulatorState, req: Request) -> Response:
 
 
 def download_auth_file(state: EmulatorState, req: Request) -> Response:
-    name = req.arg("name").strip()
+    name = gostrings.trim_space(req.arg("name"))
     problem = _name_error(name)
     if problem is not None:
         return problem
@@ -75,12 +74,12 @@ def upload_auth_file(state: EmulatorState, req: Request) -> Response:
     content_type = req.headers.get("content-type", "")
     if multipart.media_type(content_type) == "multipart/form-data":
         return _upload_multipart(state, req, content_type)
-    name = req.arg("name").strip()
+    name = gostrings.trim_space(req.arg("name"))
     problem = _name_error(name)
     if problem is not None:
         return problem
     try:
-        state.auths.upload(os.path.basename(name), req.body)
+        state.auths.upload(gostrings.base(name), req.body)
     except InvalidAuthFile as exc:
         return error(500, str(exc))
     return ok()
@@ -111,21 +110,29 @@ def _upload_multipart(state: EmulatorState, req: Request, content_type: str) -> 
         try:
             uploaded.append(_store_part(state, part))
         except _MustBeJson:
-            failed.append({"error": "file must be .json", "name": _base(part.filename)})
+            failed.append({"error": "file must be .json", "name": _part_name(part)})
         except InvalidAuthFile as exc:
-            failed.append({"error": str(exc), "name": _base(part.filename)})
+            failed.append({"error": str(exc), "name": _part_name(part)})
     if failed:
         body = {"failed": failed, "files": uploaded, "status": "partial", "uploaded": len(uploaded)}
         return json_response(207, body)
     return json_response(200, {"files": uploaded, "status": "ok", "uploaded": len(uploaded)})
 
 
-def _base(filename: str | None) -> str:
-    return os.path.basename((filename or "").strip().replace("\\", "/"))
+def _part_name(part: multipart.Part) -> str:
+    """The file name Go's multipart reader gives a part: ``filepath.Base`` of the
+    Content-Disposition ``filename``, as sent (a client's percent-encoding is not undone)."""
+    return gostrings.base(part.filename) if part.filename else ""
+
+
+def _stored_name(part: multipart.Part) -> str:
+    """The name CPA stores a part under: ``filepath.Base(strings.TrimSpace(filename))``, so
+    ``" victim.json"`` and ``"\u00a0victim.json"`` land on ``victim.json``."""
+    return gostrings.base(gostrings.trim_space(_part_name(part)))
 
 
 def _store_part(state: EmulatorState, part: multipart.Part) -> str:
-    name = _base(part.filename)
+    name = _stored_name(part)
     if not name.lower().endswith(".json"):
         raise _MustBeJson
     state.auths.upload(name, part.content)
@@ -149,7 +156,7 @@ def delete_auth_files(state: EmulatorState, req: Request) -> Response:
     for name in names:
         status, message = _delete_one(state, name)
         if status == 200:
-            deleted.append(os.path.basename(name))
+            deleted.append(gostrings.base(name))
         else:
             failed.append({"error": message, "name": name})
     if failed:
@@ -160,12 +167,13 @@ def delete_auth_files(state: EmulatorState, req: Request) -> Response:
 
 def _names_to_delete(req: Request) -> list[str]:
     names: list[Any] = req.args("name")
-    if not any(isinstance(n, str) and n.strip() for n in names):
+    if not any(isinstance(n, str) and gostrings.trim_space(n) for n in names):
         names = _body_names(req)
     out: list[str] = []
     for name in names:
-        if isinstance(name, str) and name.strip() and name.strip() not in out:
-            out.append(name.strip())
+        trimmed = gostrings.trim_space(name) if isinstance(name, str) else ""
+        if trimmed and trimmed not in out:
+            out.append(trimmed)
     return out
 
 
@@ -183,7 +191,7 @@ def _body_names(req: Request) -> list[Any]:
         single = body.get("name")
         names_ok = isinstance(names, list) and all(isinstance(n, str) for n in names)
         if names_ok and isinstance(single, str | None):
-            return ([single] if single and single.strip() else []) + names
+            return ([single] if single and gostrings.trim_space(single) else []) + names
     raise ValueError("invalid request body")
 
 
@@ -212,7 +220,7 @@ def patch_status(state: EmulatorState, req: Request) -> Response:
     disabled = body.get("disabled")
     if disabled is not None and not isinstance(disabled, bool):
         return error(400, "invalid request body")
-    name = body.get("name", "").strip()
+    name = gostrings.trim_space(body.get("name", ""))
     if not name:
         return error(400, "name is required")
     if disabled is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
+from reconciler.core import names
 from reconciler.core.auth_diff import SEED_FIELD, seed_of
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveState
 from reconciler.core.plan import Action, Plan
@@ -72,6 +73,7 @@ def apply_plan(
     (nothing written), ApplyError when it stopped part-way."""
     if plan.blockers:
         raise errors.SafetyError("; ".join(b.message for b in plan.blockers))
+    _refuse_unkept_names([a.name for a in plan.actions if _uploads(a)])
     run = _Run(plan, desired, live, client, backup, seed_key, progress)
     run.pending = [f"{a.op} {a.address}" for a in plan.actions]
     run.result.backup = backup
@@ -89,6 +91,23 @@ def apply_plan(
     config = plan.config_action
     run.result.restart_required = config.restart_required if config else ()
     return run.result
+
+
+def _uploads(action: Action) -> bool:
+    return action.kind == "auth-file" and action.op in ("create", "replace")
+
+
+def _refuse_unkept_names(upload_names: list[str]) -> None:
+    """Never upload a name CPA would store as another (``" victim.json"`` lands on
+    ``victim.json``, over its live tokens). The loader refuses such names; this is the last
+    line before the network, for plans that did not come from it."""
+    for name in upload_names:
+        problem = names.name_problem(name)
+        if problem is not None:
+            shown = repr(name).encode("ascii", "backslashreplace").decode("ascii")
+            raise errors.SafetyError(
+                f"refusing to upload the auth file {shown}: {problem}; nothing was sent"
+            )
 
 
 def _stopped(run: _Run, why: str) -> errors.ApplyError:
@@ -231,6 +250,7 @@ def _upload(run: _Run, op: str) -> None:
             _check_auth_files_unchanged(run, batch)
         run.progress(f"{verb} auth files: batch {n}/{len(batches)} ({len(batch)} files)")
         files = {a.name: contents[a.name] for a in batch}
+        _refuse_unkept_names(list(files))
         result = run.client.upload_auth_files(files)
         failed = {f.name: f.error for f in result.failed}
         for action in batch:

@@ -379,15 +379,15 @@ CASES = [
         "auth-files.files[0].name: '' is not a valid auth-file name: the name is empty",
     ),
     Bad(
-        "auth-file-name-from-reference-is-not-shown",
+        "auth-file-name-from-reference-is-refused",
         """
         auth-files:
           files:
             - name: ${env:CLIENT_KEY_1}  # <-
         """,
         DesiredStateError,
-        "name: the value of ${env:CLIENT_KEY_1} is not a valid auth-file name: the name must "
-        "end in .json",
+        "name: '${env:CLIENT_KEY_1}': an auth-file name must be written literally, not as a "
+        "reference",
     ),
     Bad(
         "source-missing",
