@@ -31,6 +31,8 @@ no answer, cut-off answer                   ``UnreachableError``
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -38,10 +40,12 @@ import httpx
 from reconciler import errors
 
 __all__ = [
+    "ban_seconds",
     "describe_exception",
     "error_from_response",
     "parse_error_body",
     "redact",
+    "sanitize",
 ]
 
 #: Longest piece of server text copied into a message (protects the logs).
@@ -49,14 +53,15 @@ _MAX_TEXT = 300
 
 _HINTS: dict[type[errors.ApiError], str] = {
     errors.UnauthorizedError: (
-        "Check the management key. CPA bans the client IP for 30 minutes after 5 failed "
-        "attempts, so nothing more is sent with this key (a ManagementClient resumes after "
-        "reset() or set_management_key())."
+        "Check the management key (CPA_MANAGEMENT_KEY, --management-key-file or "
+        "target.management-key) against the server's remote-management.secret-key, then run "
+        "again. CPA bans the client IP for 30 minutes after 5 failed attempts, so nothing more "
+        "is sent with this key now"
     ),
     errors.BannedError: (
         "CPA refuses this client IP after repeated failed authentications, even with the right "
-        "key, until the ban ends (30 minutes, or a server restart). This client sends nothing "
-        "more until reset()."
+        "key, until the ban ends (30 minutes, or a server restart). Nothing more is sent now: "
+        "fix the key, wait for the ban to end, then run again"
     ),
     errors.RemoteDisabledError: (
         "CPA accepts management requests only from loopback: set "
@@ -77,8 +82,20 @@ _HINTS: dict[type[errors.ApiError], str] = {
 }
 
 
-def _one_line(text: str, limit: int = _MAX_TEXT) -> str:
+#: Characters never copied raw into a message: C0/C1 controls (ESC starts terminal escape
+#: sequences), DEL, and the bidi and zero-width controls that reorder or hide text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def sanitize(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), readable and
+    inert on a terminal; white space (newlines, tabs) folded into single spaces first."""
     flat = " ".join(text.split())
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], flat)
+
+
+def _one_line(text: str, limit: int = _MAX_TEXT) -> str:
+    flat = sanitize(text)
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
@@ -157,8 +174,8 @@ def error_from_response(response: httpx.Response, method: str, endpoint: str) ->
     return cls(
         message,
         status=status,
-        code=code,
-        details=details,
+        code=None if code is None else sanitize(code),
+        details=None if details is None else sanitize(details),
         data=data,
         method=method,
         endpoint=endpoint,
@@ -187,28 +204,78 @@ def describe_exception(exc: Exception) -> str:
     return f"{name}: {detail}" if detail else name
 
 
-def redact(error: errors.ApiError, secret: str | None) -> errors.ApiError:
-    """Replace any occurrence of ``secret`` in the error's texts and parsed body (defence in
-    depth: a proxy or a debug handler may echo the Authorization header back)."""
-    if not secret:
+#: Shortest piece of a secret that is redacted when it appears alone: CPA's YAML errors quote
+#: the first 7 characters of a value (``cannot unmarshal !!str `sk-abcd...` into int``).
+_PREFIX = 6
+#: Secrets shorter than this are not searched for (they would mask ordinary words).
+_SHORTEST = 4
+
+
+def redact(error: errors.ApiError, secrets: str | Iterable[str] | None) -> errors.ApiError:
+    """Mask every secret in the error's texts and parsed body: the whole value, and any run of
+    6 or more of its first characters (a server that quotes a value cut short). Defence in
+    depth: a proxy or a debug handler may echo the Authorization header back."""
+    values = _secret_list(secrets)
+    if not values:
         return error
-    if secret in error.message:
-        error.message = error.message.replace(secret, "***")
-        error.args = (error.message,)
-    if error.details and secret in error.details:
-        error.details = error.details.replace(secret, "***")
-    if error.code and secret in error.code:
-        error.code = error.code.replace(secret, "***")
+    error.message = _masked(error.message, values)
+    error.args = (error.message,)
+    if error.details:
+        error.details = _masked(error.details, values)
+    if error.code:
+        error.code = _masked(error.code, values)
     if error.data is not None:
-        error.data = _redacted(error.data, secret)
+        error.data = _redacted(error.data, values)
     return error
 
 
-def _redacted(value: Any, secret: str) -> Any:
+def _secret_list(secrets: str | Iterable[str] | None) -> list[str]:
+    if not secrets:
+        return []
+    items = [secrets] if isinstance(secrets, str) else list(secrets)
+    unique = {s for s in items if isinstance(s, str) and len(s) >= _SHORTEST}
+    return sorted(unique, key=len, reverse=True)
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+        head = secret[: min(len(secret), _PREFIX)]
+        start = text.find(head)
+        while start != -1:
+            end = start + len(head)
+            while (
+                end < len(text) and end - start < len(secret) and text[end] == secret[end - start]
+            ):
+                end += 1
+            text = text[:start] + "***" + text[end:]
+            start = text.find(head, start + 3)
+    return text
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return value.replace(secret, "***")
+        return _masked(value, secrets)
     if isinstance(value, dict):
-        return {_redacted(k, secret): _redacted(v, secret) for k, v in value.items()}
+        return {_redacted(k, secrets): _redacted(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redacted(v, secret) for v in value]
+        return [_redacted(v, secrets) for v in value]
     return value
+
+
+_GO_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def ban_seconds(error: errors.ApiError) -> float | None:
+    """How long CPA says its IP ban lasts, from ``... Try again in 29m59s`` (Go's duration
+    format), or None when the answer does not say."""
+    text = " ".join(t for t in (error.details, error.code) if t)
+    found = re.search(r"try again in ([0-9hms.]+)", text, re.IGNORECASE)
+    if not found:
+        return None
+    parts = _GO_DURATION.fullmatch(found.group(1))
+    if parts is None or not any(parts.groups()):
+        return None
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -13,7 +13,8 @@ the client itself, auth files, OAuth logins and the tool endpoints. Answers are 
 from ``reconciler.client.models``.
 
 Ban safety in one sentence: after any 401 or 403 the client sends no authenticated request
-until ``reset()`` or ``set_management_key()``, and it never sends one without a key.
+until ``reset()`` or ``set_management_key()``, and it never sends one without a key; with an
+``auth_guard`` it also respects the failures other processes recorded.
 """
 
 from __future__ import annotations
@@ -50,7 +51,14 @@ from reconciler.client.models import (
     UploadResult,
     VertexImportResult,
 )
-from reconciler.client.transport import MANAGEMENT_PREFIX, Session, normalize_api_base, parse_model
+from reconciler.client.transport import (
+    MANAGEMENT_PREFIX,
+    AuthGuard,
+    ProxyChoice,
+    Session,
+    normalize_api_base,
+    parse_model,
+)
 
 __all__ = ["OAUTH_PROVIDERS", "AuthFileContent", "ManagementClient"]
 
@@ -97,7 +105,19 @@ class ManagementClient(ConfigAPI):
         on_server_version: called with a ``ServerVersion`` when the version headers are first
             seen or change.
         on_unauthorized: called with the ``UnauthorizedError`` when the server answers 401.
-        transport: an httpx transport, for tests that need one.
+        transport: an httpx transport, for tests that need one (it then decides proxies and
+            deadlines itself).
+        redact: values besides the key to mask in every error message (the secrets the
+            caller holds: a server may quote one back in an error text); see also
+            ``set_redactions``.
+        auth_guard: consulted before the first authenticated request of a key and told how
+            it went (``reconciler.statedir.auth_record.AuthRecord`` remembers failed attempts
+            across processes); see ``transport.AuthGuard``.
+
+    ``timeout`` is a total for each request (connect, send, the whole answer); answers are
+    read up to a size limit (``transport.answer_limit``). A loopback target never goes
+    through a proxy; any other honours ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+    ``NO_PROXY`` (``proxy`` says which one is used).
     """
 
     def __init__(
@@ -110,6 +130,8 @@ class ManagementClient(ConfigAPI):
         on_server_version: Callable[[ServerVersion], object] | None = None,
         on_unauthorized: Callable[[errors.UnauthorizedError], object] | None = None,
         transport: httpx.BaseTransport | None = None,
+        redact: Iterable[str] = (),
+        auth_guard: AuthGuard | None = None,
     ) -> None:
         self.api_base = normalize_api_base(api_base)
         self._session = Session(
@@ -120,6 +142,8 @@ class ManagementClient(ConfigAPI):
             on_server_version=on_server_version,
             on_unauthorized=on_unauthorized,
             transport=transport,
+            redact=redact,
+            auth_guard=auth_guard,
         )
 
     # -- lifecycle and state --------------------------------------------------------------
@@ -172,6 +196,15 @@ class ManagementClient(ConfigAPI):
     def reset(self) -> None:
         """Lift the halt after a 401/403; the next request tries the current key again."""
         self._session.reset()
+
+    @property
+    def proxy(self) -> ProxyChoice | None:
+        """The proxy requests go through (from the environment), or None for direct."""
+        return self._session.proxy
+
+    def set_redactions(self, values: Iterable[str]) -> None:
+        """Mask these values (besides the key) in every later error message."""
+        self._session.set_redactions(values)
 
     def set_management_key(self, management_key: str | None) -> None:
         """Use a new key from now on (also lifts the halt)."""

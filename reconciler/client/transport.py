@@ -16,6 +16,18 @@
 * **Retries.** Only where the caller allows it (by default: GET). Two retries, after 0.2 s and
   0.5 s, when the connection failed or broke, when a JSON answer was cut off, or on 5xx. A
   read timeout is not retried (the server may be busy; trying again triples the wait).
+* **Bounds.** ``timeout`` is a *total* deadline for each attempt: connecting, sending and
+  reading the whole answer (a server that sends one byte a second cannot hold a request
+  open). Answers are read as a stream and refused past a size limit (``answer_limit``:
+  256 MiB for the listings, config and logs; 16 MiB otherwise; error answers are cut at
+  1 MiB), so an endless body cannot exhaust memory.
+* **Proxies.** A loopback target is always reached directly: the management key never goes
+  through a proxy on the way to 127.0.0.1. Any other target uses the proxy the environment
+  names (``HTTPS_PROXY``/``HTTP_PROXY``, then ``ALL_PROXY``; ``NO_PROXY`` honoured), see
+  ``proxy_for``; ``Session.proxy`` says which one.
+* **Failed authentications across processes.** An optional ``AuthGuard`` (the state
+  directory's record, ``reconciler.statedir.auth_record``) is consulted before the first
+  authenticated request of a key and told how it went, under a lock held across the request.
 * **Errors** are translated once, here, into ``reconciler.errors`` (see ``client_errors``).
   A body that should be JSON but is not: ``UnreachableError`` when it looks cut off (starts
   like JSON), ``ApiError`` otherwise (e.g. an HTML page from something that is not CPA). A
@@ -27,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import ipaddress
 import json
 import logging
 import os
@@ -34,24 +47,40 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from reconciler import errors
-from reconciler.client.errors import describe_exception, error_from_response, redact
+from reconciler.client.errors import (
+    ban_seconds,
+    describe_exception,
+    error_from_response,
+    redact,
+)
 from reconciler.client.models import ServerVersion
 
 __all__ = [
+    "ERROR_ANSWER_LIMIT",
+    "LARGE_ANSWER_LIMIT",
     "MANAGEMENT_PREFIX",
+    "SMALL_ANSWER_LIMIT",
+    "AuthGuard",
+    "AuthOutcome",
     "Expect",
+    "ProxyChoice",
     "Reply",
     "Session",
+    "answer_limit",
+    "is_local_host",
     "normalize_api_base",
     "parse_model",
+    "proxy_for",
     "server_version_from_headers",
 ]
 
@@ -84,6 +113,247 @@ _PLUGIN_HEADERS = ("x-cpa-support-plugin",)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _NOT_RETRIED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
 
+MiB = 1024 * 1024
+#: GET /auth-files, the config and the logs: 10,000 auth files list as ~16 MB.
+LARGE_ANSWER_LIMIT = 256 * MiB
+#: Every other answer (one auth file, a setting, the result of a write).
+SMALL_ANSWER_LIMIT = 16 * MiB
+#: An error answer: only its first 300 characters are ever shown.
+ERROR_ANSWER_LIMIT = 1 * MiB
+_LARGE_PATHS = ("/auth-files", "/config", "/config.yaml", "/logs", "/request-error-logs")
+_LARGE_PREFIXES = ("/request-error-logs/", "/request-log-by-id/")
+_CHUNK = 64 * 1024
+
+
+def answer_limit(method: str, path: str) -> int:
+    """The largest successful answer read for ``method path`` (``path`` under management)."""
+    if method == "GET" and (path in _LARGE_PATHS or path.startswith(_LARGE_PREFIXES)):
+        return LARGE_ANSWER_LIMIT
+    return SMALL_ANSWER_LIMIT
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MiB} MiB" if limit >= MiB else f"{limit} bytes"
+
+
+# -- the deadline --------------------------------------------------------------------------
+#
+# httpx's timeouts apply to each read, so a server that trickles one byte a second never
+# trips them. The network streams below clamp every connect, read and write to what is left of
+# the deadline of the request running on this thread, headers included.
+
+
+class _Deadline(threading.local):
+    at: float | None = None
+
+
+_DEADLINE = _Deadline()
+
+
+def _clamp(timeout: float | None, expired: type[Exception]) -> float | None:
+    at = _DEADLINE.at
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host,
+            port,
+            _clamp(timeout, httpcore.ConnectTimeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(
+            path, _clamp(timeout, httpcore.ConnectTimeout), socket_options=socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(verify: bool | ssl.SSLContext, proxy: str | None) -> httpx.HTTPTransport:
+    """httpx's own transport, its connections clamped to the request's deadline."""
+    transport = httpx.HTTPTransport(verify=verify, proxy=proxy)
+    pool = transport._pool  # httpcore's pool (or proxy pool): the one place sockets are made
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
+# -- proxies -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProxyChoice:
+    """The proxy a target is reached through, and the environment variable that named it."""
+
+    url: str = field(repr=False)
+    variable: str
+
+    @property
+    def shown(self) -> str:
+        """The proxy URL with any ``user:password@`` masked."""
+        return mask_userinfo(self.url)
+
+
+def mask_userinfo(url: str) -> str:
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a proxy URL that cannot be parsed)"
+    if ":" in host:
+        host = f"[{host}]"
+    auth = "***@" if "@" in parts.netloc else ""
+    return f"{parts.scheme}://{auth}{host}{port}"
+
+
+def is_local_host(host: str) -> bool:
+    """``localhost`` or a loopback (or unspecified, which connects locally) address."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def proxy_for(origin: str, environ: Mapping[str, str] | None = None) -> ProxyChoice | None:
+    """The proxy ``origin`` is reached through: None for a loopback host, always; else the
+    environment's ``<scheme>_proxy`` then ``all_proxy`` (lower case first, as curl and Python
+    read them), unless ``no_proxy`` names the host (``*``, a name or a domain suffix, an
+    address or a CIDR network)."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(origin)
+    host = parts.hostname or ""
+    if is_local_host(host):
+        return None
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    if no_proxy and _bypassed(host, parts.port, no_proxy):
+        return None
+    for name in (f"{parts.scheme}_proxy", "all_proxy"):
+        for variable in (name, name.upper()):
+            value = env.get(variable, "").strip()
+            if value:
+                return ProxyChoice(value if "://" in value else f"http://{value}", variable)
+    return None
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` names ``host`` as curl reads it: ``*``; a name, which also covers
+    its subdomains (a leading dot is ignored); an address or a CIDR network; each optionally
+    with ``:port``."""
+    host = host.lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry_port: str | None = None
+        if entry.startswith("["):  # [::1]:8317
+            entry, _, rest = entry[1:].partition("]")
+            entry_port = rest[1:] if rest.startswith(":") else None
+        elif entry.count(":") == 1:  # name:port or 1.2.3.4:port
+            entry, entry_port = entry.split(":")
+        if entry_port and str(port or "") != entry_port:
+            continue
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = entry.lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+# -- failed authentications across processes -------------------------------------------------
+
+#: How the first authenticated request of a key went: ``ok`` (the key passed CPA's check),
+#: ``refused`` (401: a failed attempt CPA counts), ``banned`` (403: the IP is banned), or
+#: ``unknown`` (no answer, or an answer that says nothing about the key).
+AuthOutcome = Literal["ok", "refused", "banned", "unknown"]
+
+
+class AuthGuard(Protocol):
+    """What the session asks before the first authenticated request of a key.
+
+    ``before`` takes a lock shared by every process using the same record and raises (an
+    ``UnauthorizedError`` or ``BannedError`` with no status: nothing was sent) when the record
+    says this key must not be tried now; ``after`` records the outcome and releases the lock.
+    ``after`` may also be called without ``before`` (a refusal later in a run).
+    """
+
+    def before(self, key: str, method: str, endpoint: str) -> None: ...
+
+    def after(self, key: str, outcome: AuthOutcome, ban_seconds: float | None) -> None: ...
+
 
 def normalize_api_base(api_base: str) -> str:
     """Return the origin of ``api_base`` the way ZeroLimit does.
@@ -100,7 +370,8 @@ def normalize_api_base(api_base: str) -> str:
         base = f"http://{base}"
     try:
         url = httpx.URL(base)
-    except (httpx.InvalidURL, TypeError) as exc:
+        urlsplit(base).port  # noqa: B018 (raises ValueError for a port out of range)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise errors.UsageError(f"CPA URL {api_base!r} is not a valid URL.") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise errors.UsageError(
@@ -179,16 +450,35 @@ class Session:
         on_server_version: Callable[[ServerVersion], object] | None,
         on_unauthorized: Callable[[errors.UnauthorizedError], object] | None,
         transport: httpx.BaseTransport | None,
+        redact: Iterable[str] = (),
+        auth_guard: AuthGuard | None = None,
     ) -> None:
         self.origin = origin
         self._key = SecretStr((management_key or "").strip())
         self._on_server_version = on_server_version
         self._on_unauthorized = on_unauthorized
+        self._redact: tuple[str, ...] = tuple(redact)
+        self._guard = auth_guard
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
+        self.timeout = timeout
+        self.proxy = proxy_for(origin)
+        if transport is None:
+            try:
+                transport = _deadline_transport(
+                    _verify_option(verify), self.proxy.url if self.proxy else None
+                )
+            except (ImportError, ValueError, httpx.InvalidURL) as exc:
+                assert self.proxy is not None  # only a proxy URL can be refused here
+                raise errors.UsageError(
+                    f"the proxy {self.proxy.shown} named by {self.proxy.variable} cannot be "
+                    f"used ({type(exc).__name__}: {_first_line(exc)}); fix it or add the host "
+                    "to NO_PROXY"
+                ) from exc
+        # The transport is explicit: httpx reads no proxy from the environment itself.
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
-            verify=_verify_option(verify),
             transport=transport,
+            trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": _user_agent()},
         )
@@ -223,6 +513,11 @@ class Session:
         with self._state_lock:
             self._halt = None
             self._verified = False
+
+    def set_redactions(self, values: Iterable[str]) -> None:
+        """Values (besides the key) masked in every error message: the secrets the caller
+        holds, which a server may quote back in an error text."""
+        self._redact = tuple(values)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -259,13 +554,12 @@ class Session:
 
     def healthz(self) -> bool:
         """GET ``/healthz`` without a key; True on 200, False on any other answer or none."""
+        request = self._http.build_request("GET", f"{self.origin}/healthz")
         try:
-            response = self._http.get(f"{self.origin}/healthz")
-        except httpx.HTTPError as exc:
-            self._count(exc)
-            log.debug("GET /healthz: %s", describe_exception(exc))
+            response = self._exchange(request, "GET", "/healthz", limit=ERROR_ANSWER_LIMIT)
+        except (httpx.HTTPError, errors.ApiError) as exc:
+            log.debug("GET /healthz: %s", exc)
             return False
-        self._count(None)
         self._note_version(response.headers)
         return response.status_code == 200
 
@@ -278,8 +572,8 @@ class Session:
             raise halt.cls(
                 f"{method} {endpoint}: not sent: this client is halted since {halt.where} was "
                 f"refused ({refusal}). CPA bans the client IP after 5 failed authentications, "
-                "so no further request is sent. Fix the key and call "
-                "set_management_key(new_key), or call reset() to try again.",
+                "so no further request is sent: check the management key and run again "
+                "(from Python: set_management_key(new_key), or reset() to try again).",
                 status=halt.status,
                 code=halt.code,
                 method=method,
@@ -331,13 +625,34 @@ class Session:
 
     @contextlib.contextmanager
     def _gate(self, method: str, endpoint: str) -> Iterator[None]:
-        """Serialise requests until the current key is known to work."""
+        """Serialise requests until the current key is known to work; ask the auth guard
+        (other processes' failed attempts) before the first one, and tell it how it went."""
+        guard = self._guard
+        key = self._key.get_secret_value()
         if self._verified:
-            yield
+            try:
+                yield
+            except errors.ApiError as exc:
+                late, late_seconds = _auth_outcome(exc)
+                if guard is not None and late != "unknown":
+                    guard.after(key, late, late_seconds)  # the key stopped working mid-run
+                raise
             return
         with self._probe_lock:
             self._check_may_send(method, endpoint)
-            yield
+            if guard is None or self._verified:
+                yield
+                return
+            guard.before(key, method, endpoint)
+            outcome: AuthOutcome = "unknown"
+            seconds: float | None = None
+            try:
+                yield
+            except errors.ApiError as exc:
+                outcome, seconds = _auth_outcome(exc)
+                raise
+            finally:
+                guard.after(key, "ok" if self._verified else outcome, seconds)
 
     def _send_with_retries(
         self,
@@ -361,12 +676,14 @@ class Session:
         self, request: httpx.Request, method: str, endpoint: str, expect: Expect | type[BaseModel]
     ) -> Reply:
         started = time.monotonic()
+        path = endpoint.removeprefix(MANAGEMENT_PREFIX)
         try:
-            response = self._http.send(request)
+            response = self._exchange(request, method, endpoint, answer_limit(method, path))
         except httpx.HTTPError as exc:
-            self._count(exc)
-            raise self._unreachable(method, endpoint, describe_exception(exc)) from exc
-        self._count(None)
+            what = describe_exception(exc)
+            if isinstance(exc, httpx.TimeoutException):
+                what = f"no complete answer within the {self.timeout:g} s timeout ({what})"
+            raise self._unreachable(method, endpoint, what) from exc
         log.debug(
             "%s %s -> %d (%.0f ms)",
             method,
@@ -381,11 +698,76 @@ class Session:
             return Reply(response.status_code, self._decode(response, method, endpoint, expect))
         raise self._refused(response, method, endpoint)
 
+    def _exchange(
+        self, request: httpx.Request, method: str, endpoint: str, limit: int
+    ) -> httpx.Response:
+        """Send ``request`` and read its whole answer, within the deadline and the size limit.
+
+        The answer comes back fully read (``content`` usable). A success larger than
+        ``limit`` is an ``ApiError`` naming the endpoint and the limit; an error answer is cut
+        at ``ERROR_ANSWER_LIMIT`` (only its start is ever shown).
+        """
+        _DEADLINE.at = time.monotonic() + self.timeout
+        try:
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                self._count(exc)
+                raise
+            self._count(None)
+            try:
+                body = self._read_body(response, method, endpoint, limit)
+            finally:
+                response.close()
+        finally:
+            _DEADLINE.at = None
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _RAW]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=body,
+            request=request,
+            extensions={"reason_phrase": response.reason_phrase.encode("ascii", "replace")},
+        )
+
+    def _read_body(self, response: httpx.Response, method: str, endpoint: str, limit: int) -> bytes:
+        success = response.is_success
+        cap = limit if success else ERROR_ANSWER_LIMIT
+        declared = response.headers.get("content-length", "")
+        if success and declared.isdigit() and int(declared) > cap:
+            raise self._too_large(response, method, endpoint, cap)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                if not success:
+                    chunks.append(chunk[: len(chunk) - (size - cap)])
+                    break
+                raise self._too_large(response, method, endpoint, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(
+        self, response: httpx.Response, method: str, endpoint: str, limit: int
+    ) -> errors.ApiError:
+        return errors.ApiError(
+            f"{method} {endpoint}: the answer is larger than {_size(limit)}, the most this "
+            f"client reads from that endpoint; nothing more was read. Is {self.origin} a CPA "
+            "server?",
+            status=response.status_code,
+            method=method,
+            endpoint=endpoint,
+        )
+
     def _count(self, exc: Exception | None) -> None:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return  # nothing reached the server
         with self._state_lock:
             self.request_count += 1
+
+    def _secrets(self) -> list[str]:
+        return [self._key.get_secret_value(), *self._redact]
 
     def _unreachable(self, method: str, endpoint: str, what: str) -> errors.UnreachableError:
         error = errors.UnreachableError(
@@ -393,13 +775,11 @@ class Session:
             method=method,
             endpoint=endpoint,
         )
-        redact(error, self._key.get_secret_value())
+        redact(error, self._secrets())
         return error
 
     def _refused(self, response: httpx.Response, method: str, endpoint: str) -> errors.ApiError:
-        error = redact(
-            error_from_response(response, method, endpoint), self._key.get_secret_value()
-        )
+        error = redact(error_from_response(response, method, endpoint), self._secrets())
         if response.status_code in (401, 403):
             with self._state_lock:
                 if self._halt is None:
@@ -481,6 +861,24 @@ class Session:
             self.server_version = seen
         if self._on_server_version is not None:
             self._on_server_version(seen)
+
+
+def _auth_outcome(exc: errors.ApiError) -> tuple[AuthOutcome, float | None]:
+    """What an error answer says about the key: a counted failure, a ban, or nothing."""
+    if isinstance(exc, errors.BannedError) and exc.status == 403:
+        return "banned", ban_seconds(exc)
+    if isinstance(exc, errors.UnauthorizedError) and exc.status == 401:
+        return "refused", None
+    return "unknown", None
+
+
+#: Headers that describe the bytes on the wire, not the decoded body kept in memory.
+_RAW = ("content-encoding", "content-length", "transfer-encoding")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _is_json_answer(response: httpx.Response) -> bool:
