@@ -1,5 +1,6 @@
-"""Property: whatever the desired and the live state, ``apply`` then ``plan`` is empty
-(must-show 5 of issue 3).
+"""Property: whatever the desired and the live state, ``apply`` makes the server hold the desired
+values (checked by ``server_oracle``, apart from the reconciler's own rules), and then ``plan`` is
+empty (must-show 5 of issue 3).
 
 Hypothesis draws a desired state (config scalars, lists and nested maps among real CPA keys,
 config prune on or off, ignored paths, auth files with ``disabled`` and policy ``fields``,
@@ -35,11 +36,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from e2e_helpers import KEY, Result, auth_source, described, dump_yaml, mutating, web_ui_put
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
+from server_oracle import auth_file_mismatches, config_mismatches
 
 from reconciler import cli
 from reconciler.emulator import Emulator
@@ -289,9 +292,23 @@ def _run(*argv: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def _save_unchanged_in_web_ui(emu: Emulator) -> None:
-    import httpx
+def _assert_server_holds(emu: Emulator, scenario: dict[str, Any]) -> None:
+    """The server holds the desired values, by rules written apart from the reconciler's."""
+    config = dict(scenario["config"])
+    if scenario["remote_management"]:
+        config["remote-management"] = scenario["remote_management"]
+    config_json = httpx.get(
+        f"{emu.management_url}/config", headers={"Authorization": f"Bearer {KEY}"}, timeout=5
+    ).json()
+    problems = config_mismatches(
+        config_json, emu.config_yaml(), config, ignore=scenario["ignore"], management_key=KEY
+    )
+    stored = {p.name: emu.read_auth_file(p.name) for p in emu.auth_dir.iterdir()}
+    problems += auth_file_mismatches(stored, scenario["files"], prune=scenario["auth_prune"])
+    assert problems == [], "\n".join(problems)
 
+
+def _save_unchanged_in_web_ui(emu: Emulator) -> None:
     current = httpx.get(
         f"{emu.management_url}/debug", headers={"Authorization": f"Bearer {KEY}"}, timeout=5
     ).json()["debug"]
@@ -323,6 +340,7 @@ def test_apply_then_plan_is_empty(
 
         applied = _run("apply", desired, "--auto-approve", "--allow-mass-delete")
         assert applied.code == 0, applied.text
+        _assert_server_holds(emu, scenario)
         if scenario["web_ui_save"]:
             _save_unchanged_in_web_ui(emu)
         emu.reset_requests()
