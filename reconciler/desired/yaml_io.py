@@ -8,7 +8,11 @@ Safety:
 
 * Only the standard YAML 1.2 scalar types are built; any other tag (``!!python/...``,
   ``!!binary``, ``!custom``) is refused. Timestamps stay strings, as written.
-* Duplicate mapping keys, recursive aliases and alias bombs are refused.
+* Duplicate mapping keys and recursive aliases are refused, and so is a document whose aliases
+  expand to more than ``MAX_NODES`` values or ``MAX_TEXT`` characters of scalars (an alias
+  bomb, or one long string aliased many times).
+* A file is read only when it is a regular file of at most ``DOCUMENT_LIMIT`` bytes
+  (``reconciler.local_files``).
 * Error messages name the document and line and never quote the text of the document (it may
   hold secrets): only the parser's description of the problem.
 
@@ -22,6 +26,9 @@ compares them); a few texts the pure parser refuses although YAML allows them (l
 inside a block scalar) are read as libyaml reads them.
 
 Errors are raised as ``DesiredStateError`` with ``path`` set to the document name.
+
+Other YAML the tool reads (CPA's own config.yaml) is composed with the same bounds by
+``compose`` and checked by ``check_expansion``; its caller words the errors.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from reconciler.errors import DesiredStateError
+from reconciler.local_files import DOCUMENT_LIMIT, read_bounded, shown_size
 
 _CParser: Any
 try:  # ruamel.yaml.clib is a dependency; without it every document takes the pure path
@@ -64,10 +72,15 @@ else:
 
 
 __all__ = [
+    "DOCUMENT_LIMIT",
     "MAX_DEPTH",
     "MAX_NODES",
+    "MAX_TEXT",
+    "ExpansionError",
     "YamlDocument",
     "YamlPath",
+    "check_expansion",
+    "compose",
     "format_path",
     "parse_yaml",
     "read_yaml",
@@ -81,6 +94,11 @@ MAX_DEPTH = 200
 
 MAX_NODES = 1_000_000
 """Most values a document may expand to once aliases are followed (guards alias bombs)."""
+
+MAX_TEXT = 16 * 1024 * 1024
+"""Most characters of scalars (keys and values) a document may expand to once aliases are
+followed: one long string aliased many times. A document without aliases is no larger than its
+text, which ``read_yaml`` bounds to ``DOCUMENT_LIMIT`` bytes."""
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = frozenset({_TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"})
@@ -130,13 +148,14 @@ def read_yaml(path: str | Path, *, name: str | None = None) -> YamlDocument:
     """Read and parse the YAML file at ``path``; ``name`` (default: the path) names it in errors."""
     shown = name if name is not None else str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bounded(path, DOCUMENT_LIMIT)
     except FileNotFoundError as exc:
         raise DesiredStateError("file not found", path=shown) from exc
     except IsADirectoryError as exc:
         raise DesiredStateError("is a directory, expected a YAML file", path=shown) from exc
     except OSError as exc:
-        raise DesiredStateError(f"cannot be read: {exc.strerror}", path=shown) from exc
+        reason = exc.strerror or type(exc).__name__
+        raise DesiredStateError(f"cannot be read: {reason}", path=shown) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -161,12 +180,98 @@ def parse_yaml(text: str, *, name: str, libyaml: bool = True) -> YamlDocument:
     return _document(name, yaml, _compose_pure(yaml, text, name), True)
 
 
+def compose(text: str) -> Node | None:
+    """The node tree of the one YAML document in ``text`` (``None`` when empty), for YAML that
+    is not a desired state (CPA's config.yaml): read as ``YAML(typ="safe")`` reads it (libyaml,
+    YAML 1.2 rules, a ``%YAML`` directive ignored), but composed iteratively within
+    ``MAX_DEPTH`` and ``MAX_NODES`` (libyaml's own composer recurses in C and overflows the C
+    stack on deep nesting) and checked with ``check_expansion``. The caller builds the data
+    with its own constructor.
+
+    Raises ruamel's ``YAMLError`` (syntax, nesting too deep) or ``ExpansionError``.
+    """
+    composed = None
+    if _CParser is not None:
+        try:
+            composed = _compose_events(_CParser(text), directives=True)
+        except _Unsure:  # too deep, too many nodes, ...: the pure parser says what is wrong
+            composed = None
+    if composed is not None:
+        root, aliased = composed
+    else:
+        root, aliased = _pure_yaml().compose(text), True
+    if root is not None and aliased:
+        check_expansion(root)
+    return root
+
+
+class ExpansionError(Exception):
+    """A document that refers to itself, or expands beyond ``MAX_NODES`` or ``MAX_TEXT``;
+    ``node`` is where (its ``start_mark`` gives the line)."""
+
+    def __init__(self, message: str, node: Node) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+def check_expansion(root: Node) -> None:
+    """Refuse a node tree that holds a recursive alias, or whose aliases expand to more than
+    ``MAX_NODES`` values or ``MAX_TEXT`` characters of scalars.
+
+    Each node is measured once (an alias reuses its anchor's measure), so a bomb is refused in
+    time proportional to its text, not to its expansion.
+    """
+    sizes: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> tuple[int, int]:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in active:
+            raise ExpansionError("YAML: recursive alias", node)
+        active.add(id(node))
+        nodes, text = 1, 0
+        if isinstance(node, ScalarNode):
+            text = len(node.value)
+        else:
+            children: list[Node] = []
+            if isinstance(node, SequenceNode):
+                children = node.value
+            elif isinstance(node, MappingNode):
+                children = [part for pair in node.value for part in pair]
+            for child in children:
+                child_nodes, child_text = size(child)
+                nodes += child_nodes
+                text += child_text
+        active.discard(id(node))
+        sizes[id(node)] = (nodes, text)
+        if nodes > MAX_NODES:
+            raise ExpansionError(
+                f"YAML: document too large once aliases are expanded (more than {MAX_NODES:,} "
+                "values)",
+                node,
+            )
+        if text > MAX_TEXT:
+            raise ExpansionError(
+                "YAML: document too large once aliases are expanded (more than "
+                f"{shown_size(MAX_TEXT)} of text)",
+                node,
+            )
+        return nodes, text
+
+    size(root)
+
+
 def _document(name: str, yaml: YAML, root: Node | None, aliased: bool) -> YamlDocument:
     if root is None:
         return YamlDocument(name=name, data=None, lines={(): 1})
     builder = _Builder(name, yaml.constructor)
     if aliased:  # without aliases the tree is no larger than the text: nothing to expand
-        builder.check_size(root)
+        try:
+            check_expansion(root)
+        except ExpansionError as exc:
+            raise builder.error(str(exc), exc.node) from None
     data = builder.build(root, ())
     return YamlDocument(name=name, data=data, lines=builder.lines)
 
@@ -184,7 +289,7 @@ def _compose_pure(yaml: YAML, text: str, name: str) -> Node | None:
     try:
         root: Node | None = yaml.compose(text)
     except MarkedYAMLError as exc:
-        raise _syntax_error(exc, name) from exc
+        raise _syntax_error(exc, name, text) from exc
     except ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise DesiredStateError(
@@ -254,13 +359,14 @@ def _compose_libyaml(text: str) -> tuple[Node | None, bool] | None:
         return None
 
 
-def _compose_events(parser: Any) -> tuple[Node | None, bool]:
+def _compose_events(parser: Any, *, directives: bool = False) -> tuple[Node | None, bool]:
+    """``directives``: read a document with a ``%YAML`` directive too (by YAML 1.2 rules)."""
     get = parser.get_event
     get()  # stream start
     event = get()
     if isinstance(event, StreamEndEvent):
         return None, False
-    if not isinstance(event, DocumentStartEvent) or event.version is not None:
+    if not isinstance(event, DocumentStartEvent) or (event.version is not None and not directives):
         raise _Unsure
     anchors: dict[Any, Node] = {}
     stack: list[CollectionNode] = []
@@ -324,8 +430,9 @@ def _compose_events(parser: Any) -> tuple[Node | None, bool]:
     return root, aliased
 
 
-def _syntax_error(exc: MarkedYAMLError, name: str) -> DesiredStateError:
-    """A message from the parser's own words, never from the document's text."""
+def _syntax_error(exc: MarkedYAMLError, name: str, text: str) -> DesiredStateError:
+    """A message from the parser's own words, never from the document's text (but for a
+    ``${...}`` reference the error sits at, which holds no value)."""
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
     words = [str(part) for part in (exc.context, exc.problem) if part]
@@ -333,7 +440,25 @@ def _syntax_error(exc: MarkedYAMLError, name: str) -> DesiredStateError:
     start = exc.context_mark
     if start is not None and line is not None and start.line + 1 != line:
         detail += f" (started at line {start.line + 1})"
-    return DesiredStateError(f"YAML syntax error: {detail}", path=name, line=line)
+    hint = _reference_hint(text, exc.problem_mark)
+    return DesiredStateError(f"YAML syntax error: {detail}{hint}", path=name, line=line)
+
+
+_REFERENCE_AT = re.compile(r"\$\{(?:env|file):[^\s{}\[\],'\"#]{1,200}\}")
+
+
+def _reference_hint(text: str, mark: Any) -> str:
+    """When the error sits at a ``${``: in ``[...]`` or ``{...}`` YAML reads ``{`` as the start
+    of a mapping, so a reference written there unquoted is a syntax error."""
+    index = getattr(mark, "index", None)
+    if not isinstance(index, int) or index < 1 or index > len(text):
+        return ""
+    start = index - 1 if text[index - 1 : index + 1] == "${" else index
+    if text[start : start + 2] != "${":
+        return ""
+    found = _REFERENCE_AT.match(text, start)
+    example = found.group(0) if found else "${env:NAME}"
+    return f'; inside [...] or {{...}} a reference must be quoted: write "{example}"'
 
 
 def _line(node: Node) -> int:
@@ -347,34 +472,9 @@ class _Builder:
         self.name = name
         self.constructor = constructor
         self.lines: dict[YamlPath, int] = {(): 1}
-        self.active: set[int] = set()
 
     def error(self, message: str, node: Node) -> DesiredStateError:
         return DesiredStateError(message, path=self.name, line=_line(node))
-
-    def check_size(self, root: Node) -> None:
-        """Refuse a document whose aliases expand to more than MAX_NODES values."""
-        sizes: dict[int, int] = {}
-
-        def size(node: Node) -> int:
-            known = sizes.get(id(node))
-            if known is not None:
-                return known
-            if id(node) in self.active:
-                raise self.error("YAML: recursive alias", node)
-            self.active.add(id(node))
-            total = 1
-            if isinstance(node, SequenceNode):
-                total += sum(size(child) for child in node.value)
-            elif isinstance(node, MappingNode):
-                total += sum(size(key) + size(value) for key, value in node.value)
-            self.active.discard(id(node))
-            sizes[id(node)] = total
-            if total > MAX_NODES:
-                raise self.error("YAML: document too large once aliases are expanded", node)
-            return total
-
-        size(root)
 
     def build(self, node: Node, path: YamlPath) -> Any:
         """Plain data for ``node``; an alias gets its own copy, so the data is a tree."""
