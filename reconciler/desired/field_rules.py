@@ -26,6 +26,7 @@ from reconciler.errors import DesiredStateError
 __all__ = [
     "LEGACY_FIELD_NAMES",
     "RESERVED_FIELDS",
+    "SECRET_TOKEN_FIELDS",
     "TOKEN_FIELDS",
     "TOKEN_FIELD_PATTERNS",
     "Place",
@@ -67,6 +68,26 @@ TOKEN_FIELDS = frozenset(
 """Auth-file fields the server writes (tokens and identity): never set through ``fields``."""
 
 TOKEN_FIELD_PATTERNS = ("account_*", "organization_*", "claude_*", "token_*")
+
+SECRET_TOKEN_FIELDS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "cookie",
+        "cookies",
+        "client_secret",
+        "session_token",
+    }
+)
+"""Keys that hold a credential wherever they stand in a path: CPA's token lookup reads
+``accessToken``/``access_token``, ``token`` (a string, or an object holding ``access_token``,
+as Gemini-style files keep their tokens), ``id_token`` and ``cookie``; refreshes write
+``refresh_token``. ``fields: {token: null}`` or ``token.refresh_token: x`` would wipe or
+replace them, so any path with one of these as a part (any spelling: ``accessToken``,
+``access-token``, ``Token``) is refused."""
 
 RESERVED_FIELDS = frozenset({"name", "auth_index"})
 """Keys of the PATCH /auth-files/fields body itself."""
@@ -133,8 +154,42 @@ def _check_field(key: str, name: str, at: Place) -> None:
         problem = "cannot be set: it is part of the PATCH /auth-files/fields request itself"
     elif _is_token_field(head):
         problem = "a token field: tokens are owned by the server, never set from desired state"
+    elif head != "headers":
+        problem = _token_part_problem(parts)
     if problem is not None:
         raise at.error(problem, "fields", key)
+
+
+def _token_part_problem(parts: list[str]) -> str | None:
+    for part in parts:
+        if _is_secret_token_key(part):
+            return (
+                f"'{part}' is a token field: tokens are owned by the server (CPA refreshes "
+                "and rotates them), never set from desired state, not even nested"
+            )
+    return None
+
+
+def _is_secret_token_key(key: str) -> bool:
+    squashed = key.lower().replace("-", "").replace("_", "").strip()
+    return squashed in _SECRET_TOKEN_SQUASHED
+
+
+def _check_no_token_inside(key: str, value: Any, at: Place, *rest: Any) -> None:
+    """A mapping value is merged into the file: its keys are parts of the path too."""
+    if not isinstance(value, dict):
+        return
+    for inner, item in value.items():
+        if isinstance(inner, str) and _is_secret_token_key(inner):
+            raise at.error(
+                f"'{inner}' is a token field: tokens are owned by the server (CPA refreshes "
+                "and rotates them), never set from desired state, not even nested",
+                "fields",
+                key,
+                *rest,
+                inner,
+            )
+        _check_no_token_inside(key, item, at, *rest, inner)
 
 
 # Declared values PATCH /auth-files/fields refuses (a 400 would stop an apply part-way) or
@@ -170,6 +225,8 @@ _WHOLE = "a whole number written without quotes, decimal point or exponent, or n
 
 
 def _check_field_value(key: str, name: str, value: Any, at: Place) -> None:
+    if name.split(".", 1)[0] != "headers":
+        _check_no_token_inside(key, value, at)
     if name == "headers":
         _check_headers(key, value, at)
     elif name.startswith("headers.") and name.count(".") == 1:
@@ -297,6 +354,9 @@ def _is_integer(value: Any) -> bool:
 
 
 _TOKEN_FIELD_PATTERN = re.compile("|".join(fnmatch.translate(p) for p in TOKEN_FIELD_PATTERNS))
+
+
+_SECRET_TOKEN_SQUASHED = frozenset(k.replace("_", "") for k in SECRET_TOKEN_FIELDS)
 
 
 def _is_token_field(name: str) -> bool:

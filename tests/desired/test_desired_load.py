@@ -191,7 +191,6 @@ def test_auth_file_fields_are_normalised(project: Project) -> None:
                 model-aliases: {a: b}
                 request-retry: 2
                 disable-cooling: true
-                api-key: k
                 fingerprint-profile: x
                 request-scoped-errors: []
                 tool-prefix-disabled: true
@@ -212,7 +211,6 @@ def test_auth_file_fields_are_normalised(project: Project) -> None:
         "model_aliases",
         "request_retry",
         "disable_cooling",
-        "api_key",
         "fingerprint_profile",
         "request_scoped_errors",
         "tool_prefix_disabled",

@@ -205,3 +205,57 @@ def test_the_executor_refuses_to_upload_a_name_cpa_would_change(
         )
     assert settled_requests(emu) == []
     assert emu.read_auth_file(VICTIM) == LIVE_TOKENS
+
+
+# -- token fields, nested or not, are refused at load ------------------------------------------
+
+TOKEN_FIELD_CASES = [
+    "{token: null}",
+    "{token: {}}",
+    "{token: {access_token: stale}}",
+    "{token.refresh_token: stale}",
+    "{token.access_token: null}",
+    "{Token: null}",
+    "{accessToken: stale}",
+    "{access-token: stale}",
+    "{id-token: stale}",
+    "{api_key: sk-stale}",
+    "{api-key: sk-stale}",
+    "{cookie: 'sid=stale'}",
+    "{metadata.refresh_token: stale}",
+    "{metadata: {refresh_token: stale}}",
+    "{metadata: {inner: {cookie: stale}}}",
+    "{client_secret: stale}",
+]
+
+
+@pytest.mark.parametrize("fields", TOKEN_FIELD_CASES)
+def test_a_token_field_anywhere_in_a_fields_path_is_refused(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: str
+) -> None:
+    desired = write_desired(tmp_path, emu.url, f"name: {VICTIM}\n      fields: {fields}")
+    for argv in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        code = cli.main([argv[0], str(desired), *argv[1:]])
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert f"{desired}:7: auth-files.files[0].fields." in err, err
+        assert "token field" in err, err
+        assert "stale" not in err
+    assert settled_requests(emu) == []
+    assert emu.read_auth_file(VICTIM) == LIVE_TOKENS
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "{headers: {Cookie: 'a=b'}}",
+        "{headers.Cookie: 'a=b'}",
+        "{note: token budget, max_tokens: 5}",
+        "{metadata: {team: a}}",
+    ],
+)
+def test_fields_that_only_look_like_tokens_are_accepted(tmp_path: Path, fields: str) -> None:
+    desired = write_desired(
+        tmp_path, "http://127.0.0.1:9", f"name: {VICTIM}\n      fields: {fields}"
+    )
+    assert cli.main(["validate", str(desired)]) == 0
