@@ -38,8 +38,12 @@ class AuthAction:
 
 @dataclass
 class AuthDiff:
+    """The actions, what cannot be planned, and the live files prune leaves alone because they
+    match ``protect`` (``kept``: names, sorted; not a change)."""
+
     actions: list[AuthAction] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 def needs_download(entry: DesiredAuthFile) -> bool:
@@ -54,6 +58,7 @@ def seed_of(seed_key: bytes, content: Mapping[str, Any]) -> str:
 
 
 def is_protected(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``name`` matches one of the ``protect`` globs (case-sensitive, as CPA's names)."""
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
@@ -69,11 +74,22 @@ def diff_auth_files(
         else:
             _plan_existing(entry, have, seed_key, out)
     if desired.auth_policy.prune:
-        wanted = {e.name for e in desired.auth_files}
-        for name in sorted(live):
-            if name not in wanted:
-                out.actions.append(AuthAction("delete", name, "not in the desired state (prune)"))
+        _plan_prune(desired, live, out)
     return out
+
+
+def _plan_prune(desired: DesiredState, live: Mapping[str, LiveAuthFile], out: AuthDiff) -> None:
+    """Delete every unlisted live file, except those matching ``protect``: they are kept (as
+    Argo CD's ``Prune=false`` and Flux's ``prune: disabled``), never a delete or a blocker."""
+    wanted = {e.name for e in desired.auth_files}
+    protect = desired.auth_policy.protect
+    for name in sorted(live):
+        if name in wanted:
+            continue
+        if is_protected(name, protect):
+            out.kept.append(name)
+        else:
+            out.actions.append(AuthAction("delete", name, "not in the desired state (prune)"))
 
 
 def _plan_create(entry: DesiredAuthFile, out: AuthDiff) -> None:

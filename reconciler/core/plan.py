@@ -15,6 +15,7 @@ from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.safety import Blocker, SafetyOptions
 
 CONFIG_NAME = "config.yaml"
+KEPT_REASON = "protected, not pruned"  # why a ``Plan.kept`` file stays (text, Markdown, JSON)
 _OP_ORDER = {"update": 0, "create": 1, "replace": 3, "delete": 4}
 
 
@@ -43,9 +44,13 @@ class PlanOptions:
 
 @dataclass(frozen=True)
 class Plan:
+    """``kept``: unlisted live auth files that prune leaves alone because they match
+    ``protect`` (names, sorted). Shown, but not a change: they never make ``has_changes``."""
+
     actions: tuple[Action, ...] = ()
     blockers: tuple[Blocker, ...] = ()
     unresolved: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -95,4 +100,4 @@ def make_plan(desired: DesiredState, live: LiveState, options: PlanOptions) -> P
     ordered = sorted(adiff.actions, key=lambda a: (_OP_ORDER[a.op], a.name))
     actions += [Action("auth-file", a.name, a.op, a.reason, a.changes) for a in ordered]
     blockers += safety.auth_blockers(adiff, desired.auth_policy, options.safety)
-    return Plan(tuple(actions), tuple(blockers), tuple(adiff.unresolved))
+    return Plan(tuple(actions), tuple(blockers), tuple(adiff.unresolved), tuple(adiff.kept))

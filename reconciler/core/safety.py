@@ -1,4 +1,4 @@
-"""Safety rules that block a plan: mass delete, protected delete, lockout, replace.
+"""Safety rules that block a plan: mass delete, lockout, replace (and a protected-name guard).
 
 Pure: no I/O. A blocker is overridden only by the flag it names (exit code 4 otherwise). The
 lockout rule protects the reconciler's own access: CPA applies a new secret-key or allow-remote
@@ -20,7 +20,7 @@ from reconciler.core.normalize import MISSING, SECRET_KEY_PATH
 
 @dataclass(frozen=True)
 class Blocker:
-    rule: str  # mass-delete | protected-delete | lockout | replace
+    rule: str  # mass-delete | lockout | replace | protected-delete (a guard; see auth_blockers)
     message: str
     override: str | None = None  # the flag that lifts it, if any
 
@@ -34,15 +34,19 @@ class SafetyOptions:
 
 
 def auth_blockers(diff: AuthDiff, policy: AuthFilesPolicy, opts: SafetyOptions) -> list[Blocker]:
+    """Blockers of the auth-file actions. Protected files that prune leaves alone (``kept``)
+    are no deletes: they never count against max-deletions and never block."""
     deletes = [a.name for a in diff.actions if a.op == "delete"]
     out: list[Blocker] = []
     for name in deletes:
         if is_protected(name, policy.protect):
+            # diff_auth_files keeps protected files out of prune, so this never fires for a
+            # plan it made: it is the guard that no other path may delete a protected name.
             out.append(
                 Blocker(
                     "protected-delete",
-                    f"auth file {name} matches a protect pattern and would be deleted by prune; "
-                    "list it under auth-files.files or change auth-files.protect",
+                    f"auth file {name} matches auth-files.protect and is never deleted, "
+                    "but this plan deletes it",
                 )
             )
     if len(deletes) > policy.max_deletions and not opts.allow_mass_delete:

@@ -33,9 +33,9 @@ from reconciler.core import secrets
 from reconciler.core.changes import Change, dotted
 from reconciler.core.model import Path
 from reconciler.core.normalize import MISSING
-from reconciler.core.plan import Action, Plan
+from reconciler.core.plan import KEPT_REASON, Action, Plan
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 TOOL_NAME = "cpa-reconciler"
 META_KEYS = frozenset(
     {
@@ -176,6 +176,7 @@ def plan_to_json(
             {"rule": b.rule, "message": b.message, "override": b.override} for b in plan.blockers
         ],
         "unresolved": list(plan.unresolved),
+        "kept": [_kept(name) for name in plan.kept],
     }
 
 
@@ -189,6 +190,17 @@ def summary(plan: Plan) -> dict[str, Any]:
         "unresolved": len(plan.unresolved),
         "blocked": plan.is_blocked,
         "has_changes": plan.has_changes,
+        "kept": len(plan.kept),
+    }
+
+
+def _kept(name: str) -> dict[str, Any]:
+    """A live auth file prune leaves alone because it matches ``protect`` (since 1.1)."""
+    return {
+        "address": f"auth-file/{name}",
+        "kind": "auth-file",
+        "name": name,
+        "reason": KEPT_REASON,
     }
 
 

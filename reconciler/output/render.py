@@ -13,8 +13,11 @@ Text::
           + api-keys[]: ***
           ! takes effect after a CPA restart: port
       + auth-file codex-alice.json  (missing on the server)
+      = auth-file keep-legacy.json (protected, not pruned)
 
     Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.
+
+A ``=`` line is a live file that prune leaves alone because it matches ``protect``: not a change.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.core.model import Path
-from reconciler.core.plan import Action, Plan
+from reconciler.core.plan import KEPT_REASON, Action, Plan
 from reconciler.core.safety import Blocker
 from reconciler.core.secrets import MASK
 from reconciler.output.plan_json import (
@@ -142,6 +145,11 @@ def _clean(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def _kept_text(name: str) -> str:
+    """``auth-file keep-legacy.json (protected, not pruned)``: a file prune leaves alone."""
+    return _clean(f"auth-file {name} ({KEPT_REASON})")
+
+
 def _blocker_text(blocker: Blocker) -> str:
     override = f" [override: {blocker.override}]" if blocker.override else ""
     return f"{blocker.message}{override}"
@@ -180,7 +188,8 @@ def render_text(
             indent = "  " if row.depth == 0 else "      "
             text = paint("bold", row.text) if row.depth == 0 else row.text
             lines.append(f"{indent}{paint(row.symbol, row.symbol)} {text}")
-    if plan.actions:
+    lines += [f"  = {_kept_text(name)}" for name in plan.kept]
+    if plan.actions or plan.kept:
         lines.append("")
     blocked = paint("error", "Blocked (exit 4):")
     lines += [f"{blocked} {_clean(_blocker_text(b))}" for b in plan.blockers]
@@ -217,6 +226,9 @@ def render_markdown(
         parts.append(_md_list("Blocked (exit 4)", [_md_blocker(b) for b in plan.blockers]))
     if plan.unresolved:
         parts.append(_md_list("Unresolved", [_md_escape(u) for u in plan.unresolved]))
+    if plan.kept:
+        kept = [f"{_md_code('=')} {_md_escape(_kept_text(name))}" for name in plan.kept]
+        parts.append(_md_list("Kept", kept))
     return "\n\n".join(parts) + "\n"
 
 

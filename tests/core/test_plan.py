@@ -129,14 +129,12 @@ def test_prune_deletes_last_and_only_with_prune():
     ]
 
 
-def test_mass_delete_and_protected_delete_are_blocked():
-    live = _live(*(LiveAuthFile(f"f{i}.json") for i in range(4)), LiveAuthFile("vip.json"))
-    plan = _plan(_state(prune=True, max_deletions=3, protect=("vip*",)), live)
-    assert sorted(b.rule for b in plan.blockers) == ["mass-delete", "protected-delete"]
-    plan = _plan(
-        _state(prune=True, max_deletions=3, protect=("vip*",)), live, allow_mass_delete=True
-    )
-    assert [b.rule for b in plan.blockers] == ["protected-delete"]
+def test_mass_delete_is_blocked_unless_allowed():
+    live = _live(*(LiveAuthFile(f"f{i}.json") for i in range(4)))
+    plan = _plan(_state(prune=True, max_deletions=3), live)
+    assert [(b.rule, b.override) for b in plan.blockers] == [("mass-delete", "--allow-mass-delete")]
+    assert not _plan(_state(prune=True, max_deletions=3), live, allow_mass_delete=True).blockers
+    assert not _plan(_state(prune=True, max_deletions=4), live).blockers
 
 
 @pytest.mark.parametrize(

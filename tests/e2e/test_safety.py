@@ -257,19 +257,7 @@ def test_mass_delete_is_refused_unless_allowed(
     assert sorted(deletes[0].query["name"]) == sorted(extra)
 
 
-def test_protected_delete_is_refused_even_with_allow_mass_delete(
-    project: Project, target_env: Emulator, cli: Cli
-) -> None:
-    emu = target_env
-    _extra_files(emu, "keep-me.json", "drop-me.json")
-    project.write(desired_doc(prune=True, protect=["keep-*"]))
-    emu.reset_requests()
-
-    refused = cli("apply", project.desired, "--auto-approve", "--allow-mass-delete")
-    assert refused.code == 4, refused.text
-    assert "keep-me.json" in refused.err and "protect" in refused.err
-    assert mutating(emu) == []
-    assert sorted(p.name for p in emu.auth_dir.iterdir()) == ["drop-me.json", "keep-me.json"]
+# A protected file is kept, not a refusal: tests/e2e/test_protect.py.
 
 
 # -- backups and restore -------------------------------------------------------------------

@@ -34,6 +34,7 @@ TOP_KEYS = [
     "resource_changes",
     "blockers",
     "unresolved",
+    "kept",
 ]
 
 
@@ -55,7 +56,7 @@ def test_top_level_shape(full_plan):
     """The documented keys, in order, with the meta values and the summary."""
     doc = _doc(full_plan)
     assert list(doc) == TOP_KEYS
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "1.1"
     assert doc["tool"] == {"name": "cpa-reconciler", "version": "9.9.9"}
     assert doc["target"] == {"url": "http://127.0.0.1:8317", "server_version": "7.2.140"}
     assert doc["summary"] == {
@@ -66,6 +67,7 @@ def test_top_level_shape(full_plan):
         "unresolved": 1,
         "blocked": True,
         "has_changes": True,
+        "kept": 0,
     }
     assert doc["blockers"][0] == {
         "rule": "replace",
