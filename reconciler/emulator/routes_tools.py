@@ -1,12 +1,20 @@
 """Handlers of the operational endpoints: ``/api-call`` and ``/latest-version``.
 
-Owns the emulator's ``/api-call``: it really performs the call, with httpx, only when the
-target is on loopback (``$TOKEN$`` in headers becomes the credential's access token);
-anything else answers ``status_code`` 502 without leaving the machine.
+``/api-call`` answers as CPA v7.2.140 does (observed-v7.2.140.md, "api-call and OAuth answers";
+quota-and-oauth.md section 1): the body is bound as Go's ``ShouldBindJSON`` would (a header
+value or a field of the wrong type is ``invalid body``), then ``missing method``, ``missing
+url``, ``invalid url`` and ``invalid proxy_url`` in that order. ``$TOKEN$`` in a header value
+becomes the credential's token (``auth_index``, ``authIndex`` or ``AuthIndex``); an unknown
+index leaves the literal ``$TOKEN$``, as CPA does. An antigravity credential whose ``expired``
+is missing or within 30 s is refreshed first, rewriting its file (CPA does this against Google;
+the emulator rotates the tokens itself). The call itself really happens, but only to loopback:
+this machine has no internet, so anything else fails the way CPA fails offline,
+``502 {"error": "request failed"}``.
 """
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +23,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.emulator.auth_listing import auth_index
+from reconciler.emulator.auth_store import AuthRecord
 from reconciler.emulator.messages import BadJson, Request, Response, error, json_response
 from reconciler.emulator.state import EmulatorState
 
 Handler = Callable[[EmulatorState, Request], Response]
-_OFFLINE = "cpa emulator: only loopback URLs are reachable from /api-call"
+TOKEN = "$TOKEN$"
+UPSTREAM_TIMEOUT = 60.0  # CPA's defaultAPICallTimeout
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_STRING_FIELDS = ("auth_index", "authIndex", "AuthIndex", "method", "url", "proxy_url", "data")
 
 
 def latest_version(state: EmulatorState, req: Request) -> Response:
@@ -31,26 +43,37 @@ def api_call(state: EmulatorState, req: Request) -> Response:
         body = req.json()
     except BadJson:
         return error(400, "invalid body")
-    if not isinstance(body, dict) or not isinstance(body.get("url", ""), str):
+    if not _binds(body):
         return error(400, "invalid body")
-    url = body.get("url", "").strip()
+    method = str(body.get("method") or "").strip().upper()
+    if not method:
+        return error(400, "missing method")
+    url = str(body.get("url") or "").strip()
     if not url:
         return error(400, "missing url")
-    given = body.get("header")
-    token = _token_for(state, str(body.get("auth_index") or ""))
-    headers = {
-        str(k): str(v).replace("$TOKEN$", token)
-        for k, v in (given.items() if isinstance(given, dict) else ())
-    }
-    method = str(body.get("method") or "GET").upper()
+    if not _valid_url(url):
+        return error(400, "invalid url")
+    if not _valid_proxy(str(body.get("proxy_url") or "").strip()):
+        return error(400, "invalid proxy_url")
+    headers: dict[str, str] = dict(body.get("header") or {})
+    if any(TOKEN in v for v in headers.values()):
+        index = next(
+            (str(body[k]).strip() for k in _INDEX_KEYS if str(body.get(k) or "").strip()), ""
+        )
+        record = state.auths.find_by_index(index, auth_index) if index else None
+        if record is not None:
+            token = _token_of(state, record)
+            if token is None:
+                return error(400, "auth token not found")
+            headers = {k: v.replace(TOKEN, token) for k, v in headers.items()}
     if not _is_loopback(url):
-        return json_response(200, {"body": _OFFLINE, "header": {}, "status_code": 502})
-    data = body.get("data")
+        return error(502, "request failed")
+    data = body.get("data") or None
     try:
-        with httpx.Client(timeout=30.0, trust_env=False) as client:
-            answer = client.request(method, url, headers=headers, content=_content(data))
-    except httpx.HTTPError as exc:
-        return error(502, f"request failed: {type(exc).__name__}")
+        with httpx.Client(timeout=UPSTREAM_TIMEOUT, trust_env=False) as client:
+            answer = client.request(method, url, headers=headers, content=data)
+    except httpx.HTTPError:
+        return error(502, "request failed")
     header: dict[str, list[str]] = {}
     for name, value in answer.headers.multi_items():
         header.setdefault("-".join(p.capitalize() for p in name.split("-")), []).append(value)
@@ -59,18 +82,71 @@ def api_call(state: EmulatorState, req: Request) -> Response:
     )
 
 
-def _content(data: Any) -> bytes | None:
-    if data is None or data == "":
-        return None
-    return data.encode("utf-8") if isinstance(data, str) else str(data).encode("utf-8")
+_INDEX_KEYS = ("auth_index", "authIndex", "AuthIndex")
 
 
-def _token_for(state: EmulatorState, index: str) -> str:
-    if not index:
-        return ""
-    record = state.auths.find_by_index(index.strip(), auth_index)
-    token = record.data.get("access_token") if record else None
-    return token if isinstance(token, str) else ""
+def _binds(body: Any) -> bool:
+    """Whether Go's JSON binding of ``apiCallRequest`` would succeed."""
+    if not isinstance(body, dict):
+        return False
+    for key in _STRING_FIELDS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return False
+    header = body.get("header")
+    if header is None:
+        return True
+    return isinstance(header, dict) and all(isinstance(v, str) for v in header.values())
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc)
+
+
+def _valid_proxy(proxy: str) -> bool:
+    if not proxy or proxy.lower() in ("direct", "none"):
+        return True
+    try:
+        parts = urlsplit(proxy)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname)
+
+
+def _token_of(state: EmulatorState, record: AuthRecord) -> str | None:
+    """The token CPA's ``tokenValueFromMetadata`` picks, refreshing antigravity first."""
+    if record.data.get("type") == "antigravity" and _expires_soon(record.data.get("expired")):
+        state.auths.refresh(record)
+    data = record.data
+    for key in ("accessToken", "access_token"):
+        if isinstance(data.get(key), str) and data[key].strip():
+            return str(data[key]).strip()
+    token = data.get("token")
+    if isinstance(token, str) and token.strip():
+        return token.strip()
+    if isinstance(token, dict):
+        for key in ("access_token", "accessToken"):
+            if isinstance(token.get(key), str) and token[key].strip():
+                return str(token[key]).strip()
+    for key in ("id_token", "cookie"):
+        if isinstance(data.get(key), str) and data[key].strip():
+            return str(data[key]).strip()
+    return None
+
+
+def _expires_soon(expired: Any) -> bool:
+    if not isinstance(expired, str):
+        return True
+    try:
+        when = datetime.datetime.fromisoformat(expired.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when - datetime.datetime.now(datetime.UTC) < datetime.timedelta(seconds=30)
 
 
 def _is_loopback(url: str) -> bool:
