@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         _check_plan_target(saved, target, args.plan)
     with (
         state_lock(options.state_dir(args, Path(args.desired))),
-        planning.make_client(target) as client,
+        options.client_for(
+            target, options.state_dir(args, Path(args.desired)), loaded.state
+        ) as client,
     ):
         return _apply(args, loaded, target, client, saved)
 

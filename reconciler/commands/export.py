@@ -22,6 +22,11 @@ from reconciler.pipeline import config_document, live, planning
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where to keep the record of failed key attempts (default: ./.reconciler)",
+    )
     options.add_target_arguments(parser)
 
 
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     target = planning.Target(
         url, options.key_without_desired_file(args), args.ca_cert, args.timeout
     )
-    with planning.make_client(target) as client:
+    with options.client_for(target, options.state_dir_without_desired_file(args)) as client:
         config = config_document.parse(client.get_config_yaml())
         files = [live.to_live_auth_file(f) for f in client.list_auth_file_summaries()]
     variables: dict[str, str] = {"CPA_MANAGEMENT_KEY": "the management key"}

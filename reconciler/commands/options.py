@@ -7,9 +7,15 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import errors
+from reconciler.pipeline import planning
 from reconciler.pipeline.planning import TargetOptions
+
+if TYPE_CHECKING:
+    from reconciler.client.management import ManagementClient
+    from reconciler.core.model import DesiredState
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +57,8 @@ def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
-        help="backups and lock (default: .reconciler/ beside the desired-state file)",
+        help="backups, lock and the record of failed key attempts (default: .reconciler/ "
+        "beside the desired-state file)",
     )
 
 
@@ -70,6 +77,29 @@ def state_dir(args: argparse.Namespace, desired_path: Path) -> Path:
     if getattr(args, "state_dir", None):
         return Path(args.state_dir)
     return desired_path.resolve().parent / ".reconciler"
+
+
+def state_dir_without_desired_file(args: argparse.Namespace) -> Path:
+    """The state directory of a command run without a desired-state file (export): ``--state-dir``,
+    else ``.reconciler/`` in the current directory (where ``reconciler plan desired.yaml`` run
+    from here keeps it when the desired file is here too)."""
+    if getattr(args, "state_dir", None):
+        return state_dir(args, Path("."))
+    return Path(".reconciler")
+
+
+def client_for(
+    target: planning.Target, state: Path | None, desired: DesiredState | None = None
+) -> ManagementClient:
+    """The client a command uses: failed authentications recorded in ``state`` (see
+    ``statedir.auth_record``), the desired state's secret values masked in server errors, and
+    the proxy, if any, named on stderr."""
+    return planning.make_client(
+        target,
+        state_dir=state,
+        redact=planning.secret_values(desired) if desired is not None else (),
+        announce=sys.stderr,
+    )
 
 
 def key_without_desired_file(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from reconciler.commands import options
 from reconciler.output import plan_json, render
@@ -34,13 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plan as `apply --allow-replace` would (replace: true re-seeds are not blocked)",
     )
+    options.add_state_dir_argument(parser)
     options.add_target_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = planning.load(args.desired, os.environ)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
-    with planning.make_client(target) as client:
+    state_dir = options.state_dir(args, Path(args.desired))
+    with options.client_for(target, state_dir, loaded.state) as client:
         planned = planning.plan_once(
             loaded,
             target,

@@ -8,6 +8,9 @@
 2. Re-read the target and key (``--management-key-file``, ``${file:}`` references). After a
    401/403 no authenticated request is sent until the hold ends or the key changes
    (``backoff.AuthHold``); after other failures attempts back off (``backoff.FailureBackoff``).
+   The client also consults the state directory's record of failed authentications
+   (``statedir.auth_record``), shared with ``plan``/``apply`` runs: a key those runs already
+   failed with is not tried, and this daemon's failures are held against them too.
 3. Plan with ``planning.plan_once`` (read-only), turn the plan into drift items and announce
    what is new and what resolved (``drift.DriftTracker``).
 4. In ``heal`` mode, when there is drift: under the state-directory lock, plan again and apply
@@ -33,7 +36,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
@@ -102,6 +105,7 @@ class Reconciler:
         self._last_stage: str | None = None
         self._last_success: float | None = None
         self._last_success_time: str | None = None
+        self._noted_url: str | None = None
 
     # -- the scheduled job ---------------------------------------------------------------
 
@@ -221,6 +225,14 @@ class Reconciler:
         self.events.set_target(target.url)
         return target
 
+    def _proxy_note(self, target: planning.Target) -> TextIO | None:
+        """stderr the first time a target is used (the proxy it goes through is named there,
+        if any), else None: the note is not repeated every cycle."""
+        if target.url == self._noted_url:
+            return None
+        self._noted_url = target.url
+        return sys.stderr
+
     def _may_send(self, key_fp: str) -> bool:
         """The auth hold and the failure backoff; says when a hold lets one attempt through."""
         now = time.monotonic()
@@ -245,7 +257,12 @@ class Reconciler:
         desired_ok: bool,
         desired_changed: bool,
     ) -> str:
-        with planning.make_client(target) as client:
+        with planning.make_client(
+            target,
+            state_dir=self.config.state_dir,  # failed attempts shared with plan/apply runs
+            redact=planning.secret_values(loaded.state),
+            announce=self._proxy_note(target),
+        ) as client:
             try:
                 planned = self._plan(loaded, target, client)
             except errors.ReconcilerError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,12 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
+from reconciler.client.transport import ProxyChoice
 from reconciler.core import auth_diff, secrets
 from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.plan import Plan, PlanOptions, make_plan
 from reconciler.core.safety import SafetyOptions
 from reconciler.desired.loader import LoadedDesired, load_desired, resolve_target
 from reconciler.pipeline import live
+from reconciler.statedir.auth_record import AuthRecord
 
 # Seeds mark uploaded files; they sit next to the tokens on the server, so no key is needed.
 SEED_KEY = b"cpa-reconciler/seed/v1"
@@ -81,7 +83,10 @@ def canonical_url(url: str) -> str:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    try:
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    except ValueError:
+        return False  # malformed: check_url refuses it
     if host == "localhost":
         return True
     try:
@@ -91,9 +96,17 @@ def is_loopback_url(url: str) -> bool:
 
 
 def check_url(url: str, *, allow_insecure_http: bool) -> None:
-    """Refuse, before any request, a target URL that is not http(s), that carries
-    ``user:password@`` (never echoed), or that is plain http to a host other than loopback."""
-    parts = urlsplit(url)
+    """Refuse, before any request, a target URL that cannot be parsed (a bad IPv6 address or
+    port), that is not http(s), that carries ``user:password@`` (never echoed), or that is
+    plain http to a host other than loopback."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as exc:
+        raise errors.UsageError(
+            f"target url {url!r} cannot be parsed ({exc}); an IPv6 address goes in brackets "
+            "with the port after them, e.g. http://[::1]:8317"
+        ) from exc
     if parts.username is not None or parts.password is not None:
         raise errors.UsageError(
             "the target url holds user:password@, which CPA does not use and which would "
@@ -143,15 +156,65 @@ def target_for(
     return Target(canonical_url(url), key, opts.ca_cert, opts.timeout)
 
 
-def make_client(target: Target) -> ManagementClient:
-    """The client for ``target``; an unusable CA bundle is a usage error naming --ca-cert."""
+def make_client(
+    target: Target,
+    *,
+    state_dir: Path | None = None,
+    redact: Iterable[str] = (),
+    announce: TextIO | None = None,
+) -> ManagementClient:
+    """The client for ``target``; an unusable CA bundle is a usage error naming --ca-cert.
+
+    ``state_dir``: keep the record of failed authentications there (``AuthRecord``), so that
+    repeated runs with a wrong key never get the IP banned. ``redact``: secret values masked
+    in error messages besides the key (``secret_values``). ``announce``: where to say which
+    proxy the target is reached through, if any.
+    """
     verify: bool | str = target.ca_cert if target.ca_cert else True
+    guard = None if state_dir is None else AuthRecord(state_dir, target.url)
     try:
-        return ManagementClient(target.url, target.key, timeout=target.timeout, verify=verify)
+        client = ManagementClient(
+            target.url,
+            target.key,
+            timeout=target.timeout,
+            verify=verify,
+            redact=redact,
+            auth_guard=guard,
+        )
     except errors.UsageError as exc:
-        if not target.ca_cert:
+        if not target.ca_cert or "CA bundle" not in str(exc):
             raise
         raise errors.UsageError(f"--ca-cert {target.ca_cert}: {exc}") from exc
+    if announce is not None and client.proxy is not None:
+        print(proxy_line(client.proxy, client.api_base), file=announce)
+    return client
+
+
+def proxy_line(proxy: ProxyChoice, origin: str) -> str:
+    """One line saying which proxy a target is reached through (credentials masked)."""
+    return f"note: {origin} is reached through the proxy {proxy.shown} (from {proxy.variable})"
+
+
+def secret_values(state: DesiredState) -> list[str]:
+    """The resolved values the desired state marks secret (config and auth-file fields), to be
+    masked in any error text a server sends back."""
+    found: list[str] = []
+
+    def walk(path: tuple[Any, ...], value: Any, secret: bool) -> None:
+        secret = secret or secrets.is_secret_path(path, value, secret_paths=state.secret_paths)
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk((*path, str(k)), v, secret)
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk((*path, i), v, secret)
+        elif secret and isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.append(str(value))
+
+    walk((), state.config or {}, False)
+    for f in state.auth_files:
+        walk((), dict(f.fields), False)
+    return sorted(set(found), key=len, reverse=True)
 
 
 def build_plan(
