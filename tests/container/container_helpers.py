@@ -24,7 +24,6 @@ EXAMPLES = REPO / "examples"
 COMPOSE_FILE = EXAMPLES / "docker-compose.yml"
 COMPOSE_ENV_EXAMPLE = EXAMPLES / "docker-compose.env.example"
 KUBERNETES = EXAMPLES / "kubernetes"
-UPSTREAM_COMPOSE = REPO.parent / "shared" / "fixtures" / "upstream-v7.2.140" / "docker-compose.yml"
 
 ENV_REFERENCE = re.compile(r"(?<!\$)\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -16,7 +16,8 @@ from reconciler.core.changes import apply_writes
 from reconciler.core.config_diff import diff_config
 from reconciler.core.normalize import MISSING
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "real-cpa-v7.2.140"
+# Answers recorded from a real CPA v7.2.140, kept in the repository with the emulator's tests.
+FIXTURES = Path(__file__).parents[1] / "emulator" / "fixtures" / "real-cpa-v7.2.140"
 HASH = bcrypt.hashpw(b"plain-key", bcrypt.gensalt(4)).decode().replace("$2b$", "$2a$", 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from desired_helpers import FILE_SECRET, SECRETS, SOURCE_TOKEN, Project
@@ -167,9 +168,10 @@ def test_config_file(project: Project) -> None:
     assert loaded.state.config_prune is True
 
 
-def test_upstream_example_config_loads_as_a_config_file(project: Project) -> None:
-    # shared/ sits beside the repository, for developers and CI alike.
-    upstream = Path(__file__).parents[3] / "shared/fixtures/upstream-v7.2.140/config.example.yaml"
+def test_upstream_example_config_loads_as_a_config_file(
+    project: Project, upstream_file: Callable[[str], Path]
+) -> None:
+    upstream = upstream_file("config.example.yaml")  # CPA's own; skipped when not here
     project.write("config.yaml", upstream.read_text(encoding="utf-8"))
     loaded = project.load("config-file: config.yaml\n")
     config = loaded.state.config
