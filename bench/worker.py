@@ -4,7 +4,9 @@
 clock starts, for every job alike, so wall time is the operation's own. Peak memory is the
 growth of the resident set across the operation: the high-water mark (``VmHWM``, reset just
 before the operation) minus the RSS before it, so it counts every allocation, including those
-made by C extensions, and not the imports.
+made by C extensions, and not the imports. The commands are the real ones
+(``reconciler.cli.main``), never a copy of their steps; the whole command as a user runs it,
+start-up included, is timed by ``bench.launch``.
 The management key comes from ``CPA_MANAGEMENT_KEY``, never from argv.
 """
 
@@ -24,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ruamel.yaml import YAML
 
+from bench.phases import PhaseClock
 from reconciler import cli
 from reconciler.core.config_diff import diff_config
-from reconciler.output import render
-from reconciler.pipeline import config_document, planning
+from reconciler.pipeline import config_document, live, planning
 
 MANAGEMENT = "/v0/management"
 Spec = dict[str, Any]
@@ -87,41 +88,24 @@ def _cli(argv: list[str]) -> dict[str, Any]:
 
 
 def job_plan(spec: Spec) -> dict[str, Any]:
-    """``reconciler plan DESIRED --detailed-exitcode`` in-process: rc 0 means no changes."""
-    cli.build_parser()  # imports every command module before the clock starts
-    return measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))
-
-
-def job_plan_loaded(spec: Spec) -> dict[str, Any]:
-    """``reconciler plan`` with the desired file already loaded (its loading timed apart): the
-    server side of a plan, the part that the floor is the floor of.
-
-    Mirrors ``reconciler.commands.plan.run`` without ``--out``/``--json``: target, client,
-    ``plan_once``, the rendered text.
-    """
-    cli.build_parser()
-    start = time.perf_counter()
-    loaded = planning.load(spec["desired"], os.environ)
-    load_wall = time.perf_counter() - start
-
-    def server_side() -> dict[str, Any]:
-        target = planning.target_for(loaded, planning.TargetOptions(), os.environ)
-        with planning.make_client(target) as client:
-            planned = planning.plan_once(loaded, target, client)
-        render.render_text(
-            planned.plan,
-            secret_paths=loaded.state.secret_paths,
-            color=False,
-            target=target.url,
-            server_version=planned.live.server_version,
-        )
-        return {"rc": 2 if planned.plan.has_changes else 0}
-
-    return {**measured(server_side), "load_wall": load_wall}
+    """``reconciler plan DESIRED --detailed-exitcode`` in-process (``reconciler.cli.main``, the
+    real command), imports excluded: rc 0 means no changes. Clocks around the functions it calls
+    split its time: ``load_wall`` (``planning.load``: the desired file read, checked, its
+    references resolved) and ``fetch_wall`` (``live.fetch_live``: the GETs and their parsing);
+    the rest is the target, the plan itself and its rendering."""
+    cli.build_parser(only="plan")  # imports what the command imports, before the clock starts
+    phases = PhaseClock()
+    with (
+        phases.around(planning, "load", "load_wall"),
+        phases.around(live, "fetch_live", "fetch_wall"),
+    ):
+        answer = measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))
+    return {**answer, **phases.check()}
 
 
 def job_apply(spec: Spec) -> dict[str, Any]:
-    cli.build_parser()
+    """``reconciler apply DESIRED --auto-approve`` in-process (``reconciler.cli.main``)."""
+    cli.build_parser(only="apply")
     with tempfile.TemporaryDirectory(prefix="bench-state-") as state:
         argv = ["apply", spec["desired"], "--auto-approve", "--state-dir", state]
         return measured(lambda: _cli(argv))
@@ -144,29 +128,6 @@ def job_floor(spec: Spec) -> dict[str, Any]:
             return {"files": len(_floor(client))}
 
     return measured(floor)
-
-
-def _read_plainly(desired: str) -> int:
-    """The desired file read the plain way: ruamel's C loader (no line numbers, no checks, no
-    references resolved) and every auth-file source parsed with ``json``; the file count."""
-    base = Path(desired).parent
-    data = YAML(typ="safe").load(Path(desired).read_text(encoding="utf-8"))
-    entries = (data.get("auth-files") or {}).get("files") or []
-    for entry in entries:
-        if entry.get("source"):
-            json.loads((base / entry["source"]).read_bytes())
-    return len(entries)
-
-
-def job_floor_read(spec: Spec) -> dict[str, Any]:
-    """The floor plus the desired file read plainly: what a whole plan cannot do without."""
-
-    def floor_read() -> dict[str, Any]:
-        declared = _read_plainly(spec["desired"])
-        with _client(spec["url"]) as client:
-            return {"files": len(_floor(client)), "declared": declared}
-
-    return measured(floor_read)
 
 
 def job_naive(spec: Spec) -> dict[str, Any]:
@@ -226,10 +187,8 @@ def job_daemon(spec: Spec) -> dict[str, Any]:
 
 JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "plan": job_plan,
-    "plan-loaded": job_plan_loaded,
     "apply": job_apply,
     "floor": job_floor,
-    "floor-read": job_floor_read,
     "naive": job_naive,
     "per-file": job_per_file,
     "config-diff": job_config_diff,

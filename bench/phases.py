@@ -1,0 +1,62 @@
+"""Where a real command spends its time, without copying it: clocks around the functions it
+calls.
+
+``PhaseClock.around(module, "name", phase)`` replaces ``module.name`` for the duration of a
+``with`` block by a wrapper that calls the original and adds its wall time to ``phase``. The
+command runs unchanged (``reconciler.cli.main``); only the looked-up function is wrapped, so a
+change to the real code shows in the figures. When the command no longer calls a wrapped
+function exactly once (it was renamed, or is imported by name and so bypasses the module
+attribute), ``check`` raises instead of printing a figure that measures nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+
+class PhaseError(RuntimeError):
+    """A wrapped function was not called as the benchmark expects."""
+
+
+class PhaseClock:
+    def __init__(self) -> None:
+        self.walls: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._names: dict[str, str] = {}
+
+    @contextmanager
+    def around(self, module: ModuleType, name: str, phase: str) -> Iterator[None]:
+        original: Callable[..., Any] = getattr(module, name)  # AttributeError names it
+        self.walls.setdefault(phase, 0.0)
+        self.calls.setdefault(phase, 0)
+        self._names[phase] = f"{module.__name__}.{name}"
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.walls[phase] += time.perf_counter() - start
+                self.calls[phase] += 1
+
+        setattr(module, name, timed)
+        try:
+            yield
+        finally:
+            setattr(module, name, original)
+
+    def check(self, expected_calls: int = 1) -> dict[str, float]:
+        """The wall time of every phase; raises unless each was called ``expected_calls`` times."""
+        for phase, calls in self.calls.items():
+            if calls != expected_calls:
+                raise PhaseError(
+                    f"{self._names[phase]} was called {calls} time(s), expected "
+                    f"{expected_calls}: the command changed; update bench/worker.py"
+                )
+        return dict(self.walls)
