@@ -7,21 +7,16 @@ with its secret parts replaced by ``***`` (its shape kept) plus a keyed fingerpr
 (``core.secrets.fingerprint``) so two plans can be compared without holding the value.
 
 This module also owns the masking of one ``Change`` (``mask_change``), which the text and
-Markdown renderers use, so every output masks exactly the same values. On top of
-``core.secrets`` it is deliberately conservative:
-
-* list indices in ``secret_paths`` match any index, because the ``before`` side of a list change
-  is indexed by the live list, not the desired one;
-* an element change (``api-keys[]``) is sensitive when any element of that list is secret;
-* a string at a key that names a secret (``...api-key``, ``...token``, ``...password``) and a URL
-  that embeds ``user:pass@`` are masked wherever they stand, e.g. keys CPA removed in v7 that a
-  prune would delete.
+Markdown renderers and the daemon's events use, so every output masks exactly the same values:
+what is secret is decided by ``core.secrets.is_secret_path`` alone (the same classifier export
+uses). A value from a reference is always masked, and an element change (``api-keys[]``) is
+sensitive when any element of that list is secret. With a fingerprint key, a masked side also
+carries its keyed fingerprint, so a reader can tell which key left and which came.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,25 +46,6 @@ META_KEYS = frozenset(
 )
 _TARGET_KEYS = frozenset({"url", "server_version"})
 
-_SECRET_SUFFIXES = (
-    "api-key",
-    "api_key",
-    "apikey",
-    "secret",
-    "secret-key",
-    "secret_key",
-    "password",
-    "passwd",
-    "token",
-    "credential",
-    "credentials",
-    "private-key",
-    "private_key",
-    "access-key",
-    "access_key",
-)
-_URL_WITH_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]*@", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class MaskedChange:
@@ -81,6 +57,8 @@ class MaskedChange:
     after: Any
     before_sensitive: bool
     after_sensitive: bool
+    before_fingerprint: str | None = None
+    after_fingerprint: str | None = None
 
     @property
     def label(self) -> str:
@@ -101,15 +79,33 @@ def action_secret_paths(action: Action, secret_paths: Iterable[Path]) -> tuple[P
     return tuple(secret_paths) if action.kind == "config" else ()
 
 
-def mask_change(change: Change, *, secret_paths: Iterable[Path] = ()) -> MaskedChange:
-    """``change`` with every secret inside its values replaced by ``***``."""
-    wild = tuple(_wild(p) for p in secret_paths)
+def mask_change(
+    change: Change, *, secret_paths: Iterable[Path] = (), fingerprint_key: bytes | None = None
+) -> MaskedChange:
+    """``change`` with every secret inside its values replaced by ``***``; with a
+    ``fingerprint_key``, each masked side's keyed fingerprint (``core.secrets.fingerprint``)."""
+    paths = tuple(secret_paths)
     path = (*change.path, 0) if change.element else change.path
     if change.secret:  # the value came from a ${env:}/${file:} reference: always masked
-        wild = (*wild, _wild(path))
-    before, before_hit = _mask_side(path, change.before, wild)
-    after, after_hit = _mask_side(path, change.after, wild)
-    return MaskedChange(change.path, change.element, before, after, before_hit, after_hit)
+        paths = (*paths, path)
+    before, before_hit = _mask_side(path, change.before, paths)
+    after, after_hit = _mask_side(path, change.after, paths)
+
+    def keyed(value: Any, hit: bool) -> str | None:
+        if not hit or not fingerprint_key:
+            return None
+        return secrets.fingerprint(fingerprint_key, plain(value))
+
+    return MaskedChange(
+        change.path,
+        change.element,
+        before,
+        after,
+        before_hit,
+        after_hit,
+        keyed(change.before, before_hit),
+        keyed(change.after, after_hit),
+    )
 
 
 def plain(value: Any) -> Any:
@@ -218,7 +214,7 @@ def _resource(action: Action, secret_paths: tuple[Path, ...], key: bytes) -> dic
 
 
 def _change(change: Change, secret_paths: tuple[Path, ...], key: bytes) -> dict[str, Any]:
-    masked = mask_change(change, secret_paths=secret_paths)
+    masked = mask_change(change, secret_paths=secret_paths, fingerprint_key=key)
     doc: dict[str, Any] = {
         "path": dotted(change.path),
         "path_list": list(change.path),
@@ -232,10 +228,10 @@ def _change(change: Change, secret_paths: tuple[Path, ...], key: bytes) -> dict[
     doc["after_present"] = masked.after_present
     doc["before_sensitive"] = masked.before_sensitive
     doc["after_sensitive"] = masked.after_sensitive
-    if masked.before_sensitive:
-        doc["before_fingerprint"] = secrets.fingerprint(key, plain(change.before))
-    if masked.after_sensitive:
-        doc["after_fingerprint"] = secrets.fingerprint(key, plain(change.after))
+    if masked.before_fingerprint is not None:
+        doc["before_fingerprint"] = masked.before_fingerprint
+    if masked.after_fingerprint is not None:
+        doc["after_fingerprint"] = masked.after_fingerprint
     return doc
 
 
@@ -264,35 +260,7 @@ def _timestamp(value: Any) -> str:
     return str(value)
 
 
-def _wild(path: Path) -> Path:
-    """``path`` with every list index replaced by 0, so indices match any index."""
-    return tuple(0 if isinstance(p, int) else p for p in path)
-
-
-def _mask_side(path: Path, value: Any, wild: tuple[Path, ...]) -> tuple[Any, bool]:
+def _mask_side(path: Path, value: Any, secret_paths: tuple[Path, ...]) -> tuple[Any, bool]:
     if value is MISSING:
         return MISSING, False
-    return _mask(path, plain(value), wild)
-
-
-def _mask(path: Path, value: Any, wild: tuple[Path, ...]) -> tuple[Any, bool]:
-    """``value`` with its secret parts masked, and whether it held any."""
-    if _is_secret(path, value, wild):
-        return secrets.mask_value(value), True
-    if isinstance(value, dict):
-        items = {k: _mask((*path, k), v, wild) for k, v in value.items()}
-        return {k: m for k, (m, _) in items.items()}, any(hit for _, hit in items.values())
-    if isinstance(value, list):
-        elements = [_mask((*path, i), v, wild) for i, v in enumerate(value)]
-        return [m for m, _ in elements], any(hit for _, hit in elements)
-    return value, False
-
-
-def _is_secret(path: Path, value: Any, wild: tuple[Path, ...]) -> bool:
-    if secrets.is_secret_path(_wild(path), value, secret_paths=wild):
-        return True
-    if not isinstance(value, str) or not value:
-        return False
-    keys = [p for p in path if isinstance(p, str)]
-    named_secret = bool(keys) and keys[-1].lower().endswith(_SECRET_SUFFIXES)
-    return named_secret or bool(_URL_WITH_USERINFO.match(value))
+    return secrets.masked(path, plain(value), secret_paths=secret_paths)

@@ -200,10 +200,12 @@ def test_plan_of_identical_states_is_empty():
         (("from-ref",), "value", "***"),
     ],
 )
-def test_redact_masks_every_secret_inside_a_value(path, value, expected):
-    from reconciler.core.secrets import redact
+def test_masked_masks_every_secret_inside_a_value(path, value, expected):
+    from reconciler.core.secrets import masked
 
-    assert redact(path, value, secret_paths=[("from-ref",)]) == expected
+    result, hit = masked(path, value, secret_paths=[("from-ref",)])
+    assert result == expected
+    assert hit == (result != value)
 
 
 def test_fields_from_references_are_marked_secret_and_masked():
