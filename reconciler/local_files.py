@@ -7,7 +7,7 @@ blocking and refused; a device is refused before it is opened. Symlinks are foll
 secrets (Kubernetes, Docker) are symlinks to regular files.
 
 Refusals are ``OSError`` subclasses whose ``strerror`` says why in words that read well after
-"cannot be read: " (``not a regular file (a FIFO)``, ``larger than the 1 MiB limit``), so a
+"cannot be read: " (``a FIFO, not a regular file``, ``larger than the 1 MiB limit``), so a
 caller that already turns ``OSError`` into its own message naming the place keeps doing so.
 A directory is refused as ``IsADirectoryError``, as ``open()`` would.
 
@@ -21,7 +21,6 @@ import os
 import stat
 
 __all__ = [
-    "CA_BUNDLE_LIMIT",
     "DOCUMENT_LIMIT",
     "PLAN_FILE_LIMIT",
     "SECRET_LIMIT",
@@ -47,9 +46,6 @@ DOCUMENT_LIMIT = 16 * MiB
 
 PLAN_FILE_LIMIT = 64 * MiB
 """A saved plan (``plan --out``, read by ``apply --plan``)."""
-
-CA_BUNDLE_LIMIT = 10 * MiB
-"""A CA bundle (``--ca-cert``); a system bundle is ~250 KiB."""
 
 _CHUNK = 1 * MiB
 
@@ -111,7 +107,7 @@ def _check_kind(mode: int, name: str) -> None:
         return
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", name)
-    raise NotRegularFileError(None, f"not a regular file ({_kind(mode)})", name)
+    raise NotRegularFileError(None, f"{_kind(mode)}, not a regular file", name)
 
 
 def _kind(mode: int) -> str:
@@ -123,7 +119,7 @@ def _kind(mode: int) -> str:
         return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a file"  # pragma: no cover - no other kind on Linux
+    return "an unknown kind of file"  # pragma: no cover - no other kind on Linux
 
 
 def _too_large(limit: int, name: str) -> FileTooLargeError:

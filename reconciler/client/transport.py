@@ -45,6 +45,7 @@ import logging
 import os
 import re
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -416,6 +417,8 @@ def _verify_option(verify: bool | str) -> bool | ssl.SSLContext:
     try:
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
+        if not stat.S_ISREG(os.stat(verify).st_mode):  # OpenSSL would wait on a FIFO for ever
+            raise errors.UsageError(f"CA bundle {verify!r} is not a regular file.")
         return ssl.create_default_context(cafile=verify)
     except (OSError, ssl.SSLError) as exc:
         raise errors.UsageError(f"CA bundle {verify!r} cannot be loaded: {exc}.") from exc

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler import errors
+from reconciler.desired.loader import read_key_file
 from reconciler.pipeline import planning
 from reconciler.pipeline.planning import TargetOptions
 
@@ -112,12 +113,7 @@ def key_without_desired_file(args: argparse.Namespace) -> str:
         )
         return str(args.management_key)
     if args.management_key_file:
-        try:
-            return Path(args.management_key_file).read_text().rstrip("\n")
-        except OSError as exc:
-            raise errors.UsageError(
-                f"--management-key-file {args.management_key_file}: cannot read it ({exc.strerror})"
-            ) from exc
+        return read_key_file(args.management_key_file)
     key = os.environ.get("CPA_MANAGEMENT_KEY")
     if not key:
         raise errors.UsageError(

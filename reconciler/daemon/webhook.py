@@ -19,13 +19,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from reconciler import __version__, errors
+from reconciler.local_files import SECRET_LIMIT, read_text_bounded
 
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
 RATE_LIMIT = 300.0
@@ -68,10 +68,15 @@ def read_secret(secret_file: str | None, environ: Mapping[str, str]) -> bytes | 
     ``RECONCILER_WEBHOOK_SECRET`` environment variable, else None (unsigned)."""
     if secret_file:
         try:
-            text = Path(secret_file).read_text(encoding="utf-8")
+            text = read_text_bounded(secret_file, SECRET_LIMIT)
+        except UnicodeDecodeError as exc:
+            raise errors.UsageError(
+                f"--webhook-secret-file {secret_file}: the file is not UTF-8 text"
+            ) from exc
         except OSError as exc:
             raise errors.UsageError(
-                f"--webhook-secret-file {secret_file}: cannot read it ({exc.strerror})"
+                f"--webhook-secret-file {secret_file}: cannot read it "
+                f"({exc.strerror or type(exc).__name__})"
             ) from exc
         secret = text.removesuffix("\n").removesuffix("\r")
         if not secret:

@@ -40,6 +40,12 @@ from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, normalise_fields
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError, SourceError, UsageError
 from reconciler.gc_pause import gc_paused
+from reconciler.local_files import (
+    SECRET_LIMIT,
+    SOURCE_LIMIT,
+    read_bounded,
+    read_text_bounded,
+)
 
 __all__ = [
     "ENV_KEY",
@@ -49,6 +55,7 @@ __all__ = [
     "LoadedDesired",
     "desired_state_schema",
     "load_desired",
+    "read_key_file",
     "render_schema",
     "resolve_target",
     "write_schema",
@@ -140,7 +147,8 @@ class _Base:
         return str(self.shown / relative)
 
     def read_text(self, relative: str) -> str:
-        return self.file(relative).read_text(encoding="utf-8")
+        """The text of a ``${file:}`` reference: a regular file of at most SECRET_LIMIT bytes."""
+        return read_text_bounded(self.file(relative), SECRET_LIMIT)
 
 
 def _check_top_level(document: YamlDocument) -> None:
@@ -324,7 +332,11 @@ def _load_config_file(
 ) -> tuple[dict[str, Any], frozenset[ConfigPath]]:
     file = base.file(relative)
     if not file.is_file():
-        problem = "is a directory" if file.is_dir() else "does not exist"
+        problem = "does not exist"
+        if file.is_dir():
+            problem = "is a directory"
+        elif file.exists():  # a FIFO would block, a device never end
+            problem = "is not a regular file"
         raise DesiredStateError(
             f"config-file: {base.show(relative)} {problem}",
             path=document.name,
@@ -470,7 +482,7 @@ def _read_source(source: str, at: _EntryPlace, base: _Base) -> dict[str, Any]:
         return SourceError(f"{where}: {shown} {problem}")
 
     try:
-        raw = base.file(source).read_bytes()
+        raw = read_bounded(base.file(source), SOURCE_LIMIT)
     except FileNotFoundError as exc:
         raise fail("does not exist") from exc
     except IsADirectoryError as exc:
@@ -530,7 +542,7 @@ def resolve_target(
         )
     if not chosen_url[0].lower().startswith(("http://", "https://")):
         raise UsageError(f"{chosen_url[1]}: expected an http:// or https:// URL")
-    key = _read_key_file(key_file) if key_file is not None else None
+    key = read_key_file(key_file) if key_file is not None else None
     chosen_key = _first(
         (key, "--management-key-file"),
         (environ.get(ENV_KEY), ENV_KEY),
@@ -551,10 +563,12 @@ def _first(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
     return None
 
 
-def _read_key_file(path: str | os.PathLike[str]) -> str:
+def read_key_file(path: str | os.PathLike[str]) -> str:
+    """The management key in ``--management-key-file`` (one trailing newline stripped): a
+    regular file of at most ``SECRET_LIMIT`` bytes. Raises ``UsageError`` naming the flag."""
     where = f"--management-key-file {os.fspath(path)}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text_bounded(path, SECRET_LIMIT)
     except FileNotFoundError as exc:
         raise UsageError(f"{where}: the file does not exist") from exc
     except UnicodeDecodeError as exc:

@@ -11,6 +11,10 @@ Mapping keys are never resolved. The environment and the file reader are paramet
 here reads ``os.environ`` or the disk, so the caller decides where values come from.
 ``resolve`` returns the new data and the paths whose value came from a reference; error messages
 name the file, line and path and show the reference as written, never its value.
+
+Bounds: the caller's reader bounds each file (``reconciler.local_files``); here, all the strings
+built from references together hold at most ``MAX_RESOLVED_TEXT`` characters (a 1 MiB file
+named by 10,000 references would otherwise make 10 GiB of strings).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path
+from reconciler.desired.yaml_io import MAX_TEXT, YamlDocument, YamlPath, format_path
 from reconciler.errors import ReferenceError_
 
 __all__ = [
     "ESCAPE",
+    "MAX_RESOLVED_TEXT",
     "FileReader",
     "Reference",
     "ReferenceSyntaxError",
@@ -45,6 +50,9 @@ _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HINT = "use ${env:NAME} or ${file:PATH}; write $${ for a literal ${"
+
+MAX_RESOLVED_TEXT = MAX_TEXT
+"""Most characters all the strings that hold a reference may add up to once resolved."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,7 @@ class _Resolver:
         self.start = start
         self.sources: dict[YamlPath, str] = {}
         self.files: dict[str, str] = {}
+        self.resolved_text = 0
 
     def walk(self, value: Any, path: YamlPath) -> Any:
         if isinstance(value, str):
@@ -191,7 +200,15 @@ class _Resolver:
         if not any(isinstance(segment, Reference) for segment in segments):
             return "".join(segment for segment in segments if isinstance(segment, str))
         self.sources[path] = text
-        return "".join(self.value(segment, path) for segment in segments)
+        resolved = "".join(self.value(segment, path) for segment in segments)
+        self.resolved_text += len(resolved)
+        if self.resolved_text > MAX_RESOLVED_TEXT:
+            raise self.error(
+                path,
+                f"the references in this file resolve to more than {MAX_RESOLVED_TEXT // 2**20} "
+                "MiB of text in all",
+            )
+        return resolved
 
     def value(self, segment: Segment, path: YamlPath) -> str:
         if isinstance(segment, str):

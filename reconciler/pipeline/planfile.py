@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanFileError
+from reconciler.local_files import PLAN_FILE_LIMIT, read_bounded
 from reconciler.output.plan_json import FORMAT_VERSION, TOOL_NAME
 
 StrPath = str | os.PathLike[str]
@@ -55,7 +56,7 @@ def read_plan_file(path: StrPath) -> dict[str, Any]:
     """The plan document in ``path``, checked to be a plan of a format this version reads."""
     target = Path(path)
     try:
-        raw = target.read_bytes()
+        raw = read_bounded(target, PLAN_FILE_LIMIT)
     except FileNotFoundError as exc:
         raise PlanFileError(f"plan file {target} does not exist") from exc
     except OSError as exc:

@@ -116,3 +116,34 @@ def test_format_path() -> None:
     assert format_path(("auth-files", "files", 0, "name")) == "auth-files.files[0].name"
     assert format_path(("api-keys", 3)) == "api-keys[3]"
     assert format_path(()) == "(top level)"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "example"),
+    [
+        ("config:\n  api-keys: [${env:K1}, x]\n", 2, "${env:K1}"),
+        ("config:\n  x:\n    y: {key: ${file:/run/secrets/k}}\n", 3, "${file:/run/secrets/k}"),
+        ("a: [b, ${env:K}]\n", 1, "${env:K}"),
+        ("a: [${env:K x]\n", 1, "${env:NAME}"),  # not a reference it can show: a generic one
+    ],
+)
+def test_an_unquoted_reference_in_a_flow_collection_gets_a_hint(
+    text: str, line: int, example: str
+) -> None:
+    """YAML reads the ``{`` of ``${`` inside [...] or {...} as a mapping: say to quote it."""
+    with pytest.raises(DesiredStateError) as caught:
+        parse_yaml(text, name="f.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"f.yaml:{line}: YAML syntax error: ")
+    assert message.endswith(
+        f'; inside [...] or {{...}} a reference must be quoted: write "{example}"'
+    )
+    quoted = text.replace(example, f'"{example}"') if example != "${env:NAME}" else None
+    if quoted is not None:
+        assert parse_yaml(quoted, name="f.yaml").data is not None
+
+
+def test_other_syntax_errors_get_no_reference_hint() -> None:
+    with pytest.raises(DesiredStateError) as caught:
+        parse_yaml("a: [b, {]\nc: ${env:K}\n", name="f.yaml")
+    assert "quoted" not in str(caught.value)
