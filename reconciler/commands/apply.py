@@ -80,6 +80,7 @@ def _apply(
             color=render.use_color(sys.stdout, os.environ),
             target=target.url,
             server_version=planned.live.server_version,
+            fingerprint_key=target.fingerprint_key,
         )
     )
     if plan.blockers:

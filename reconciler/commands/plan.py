@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 secret_paths=secret_paths,
                 target=target.url,
                 server_version=planned.live.server_version,
+                fingerprint_key=target.fingerprint_key,
             )
         )
     else:
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 color=render.use_color(sys.stdout, os.environ),
                 target=target.url,
                 server_version=planned.live.server_version,
+                fingerprint_key=target.fingerprint_key,
             )
         )
         if args.out:

@@ -2,7 +2,10 @@
 
 Pure: no I/O. Secrets are masked through ``plan_json.mask_change`` (the same masking as the JSON
 plan): ``***`` for a value on one side, ``*** (before) -> *** (after)`` when a secret changed
-(kubectl, Flux). Actions and changes keep the order of the plan, which is the order apply runs.
+(kubectl, Flux). Given the fingerprint key (derived from the management key), each masked value
+is followed by a short keyed fingerprint instead, ``*** (a1b2c3)``: the same value shows the same
+fingerprint in every run, so a reader can tell which of several API keys left or came, and
+nobody without the key can test a guess against it. Actions and changes keep the order of the plan, which is the order apply runs.
 
 Text::
 
@@ -111,15 +114,29 @@ def _format(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def short_fingerprint(fingerprint: str) -> str:
+    """The first 6 hex digits of ``hmac-sha256:<hex>``: enough to tell a few keys apart."""
+    return fingerprint.rpartition(":")[2][:6]
+
+
+def _side(value: Any, sensitive: bool, fingerprint: str | None, word: str) -> str:
+    text = format_value(value)
+    if fingerprint is not None:
+        return f"{text} ({short_fingerprint(fingerprint)})"
+    return f"{text} ({word})" if sensitive and word else text
+
+
 def _change_row(change: MaskedChange) -> _Row:
     if change.before_present and change.after_present:
-        before = format_value(change.before) + (" (before)" if change.before_sensitive else "")
-        after = format_value(change.after) + (" (after)" if change.after_sensitive else "")
+        before = _side(change.before, change.before_sensitive, change.before_fingerprint, "before")
+        after = _side(change.after, change.after_sensitive, change.after_fingerprint, "after")
         return _Row(1, "~", f"{change.label}: {before} -> {after}")
     if change.after_present:
-        return _Row(1, "+", f"{change.label}: {format_value(change.after)}")
+        after = _side(change.after, False, change.after_fingerprint, "")
+        return _Row(1, "+", f"{change.label}: {after}")
     if change.before_present:
-        return _Row(1, "-", f"{change.label}: {format_value(change.before)}")
+        before = _side(change.before, False, change.before_fingerprint, "")
+        return _Row(1, "-", f"{change.label}: {before}")
     return _Row(1, "~", f"{change.label}: (absent on both sides)")
 
 
@@ -130,10 +147,15 @@ def _action_title(action: Action) -> str:
     return f"{action.kind} {action.name}  ({reason})"
 
 
-def _action_rows(action: Action, secret_paths: tuple[Path, ...]) -> list[_Row]:
+def _action_rows(
+    action: Action, secret_paths: tuple[Path, ...], fingerprint_key: bytes | None = None
+) -> list[_Row]:
     paths = action_secret_paths(action, secret_paths)
     rows = [_Row(0, OP_SYMBOLS.get(action.op, "?"), _action_title(action))]
-    rows += [_change_row(mask_change(c, secret_paths=paths)) for c in action.changes]
+    rows += [
+        _change_row(mask_change(c, secret_paths=paths, fingerprint_key=fingerprint_key))
+        for c in action.changes
+    ]
     if action.restart_required:
         note = "takes effect after a CPA restart: " + ", ".join(action.restart_required)
         rows.append(_Row(1, "!", note))
@@ -175,8 +197,10 @@ def render_text(
     color: bool = False,
     target: str | None = None,
     server_version: str | None = None,
+    fingerprint_key: bytes | None = None,
 ) -> str:
-    """The plan as text for a terminal or a CI log; ANSI colour only with ``color=True``."""
+    """The plan as text for a terminal or a CI log; ANSI colour only with ``color=True``;
+    masked values carry their keyed fingerprint when ``fingerprint_key`` is given."""
 
     def paint(code: str, text: str) -> str:
         return f"\033[{_COLORS[code]}m{text}\033[0m" if color else text
@@ -184,7 +208,7 @@ def render_text(
     paths = tuple(secret_paths)
     lines = [paint("bold", _clean(_title(target, server_version))), ""]
     for action in plan.actions:
-        for row in _action_rows(action, paths):
+        for row in _action_rows(action, paths, fingerprint_key):
             indent = "  " if row.depth == 0 else "      "
             text = paint("bold", row.text) if row.depth == 0 else row.text
             lines.append(f"{indent}{paint(row.symbol, row.symbol)} {text}")
@@ -210,6 +234,7 @@ def render_markdown(
     secret_paths: Iterable[Path] = (),
     target: str | None = None,
     server_version: str | None = None,
+    fingerprint_key: bytes | None = None,
 ) -> str:
     """The plan as GitHub Markdown, for a PR comment or ``$GITHUB_STEP_SUMMARY``.
 
@@ -221,7 +246,7 @@ def render_markdown(
     parts = [f"### {title}", _md_summary(plan)]
     if plan.actions:
         parts.append(_md_table(plan.actions))
-        parts.append(_md_details(plan.actions, paths))
+        parts.append(_md_details(plan.actions, paths, fingerprint_key))
     if plan.blockers:
         parts.append(_md_list("Blocked (exit 4)", [_md_blocker(b) for b in plan.blockers]))
     if plan.unresolved:
@@ -252,10 +277,12 @@ def _md_table(actions: Iterable[Action]) -> str:
     return "\n".join(rows)
 
 
-def _md_details(actions: Iterable[Action], secret_paths: tuple[Path, ...]) -> str:
+def _md_details(
+    actions: Iterable[Action], secret_paths: tuple[Path, ...], fingerprint_key: bytes | None
+) -> str:
     lines: list[str] = []
     for action in actions:
-        for row in _action_rows(action, secret_paths):
+        for row in _action_rows(action, secret_paths, fingerprint_key):
             lines.append(f"{row.symbol} {'    ' * row.depth}{row.text}")
     body = _truncate_lines(lines, MAX_MARKDOWN_DIFF_CHARS)
     fence = "`" * max(3, _longest_backtick_run(body) + 1)
