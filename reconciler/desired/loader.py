@@ -109,6 +109,7 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedDesired:
     resolution = references.resolve(
         document.data, environ=environ, read_file=base.read_text, document=document
     )
+    _check_literal_places(resolution, document)
     spec = _validate(resolution, document)
     _check_url(spec.target.url, ("target", "url"), document)
     config, secret_paths = _load_config(spec, resolution, document, base, environ)
@@ -176,6 +177,33 @@ def _check_keys_are_strings(value: Any, path: YamlPath, document: YamlDocument) 
                     line=document.line_of((*path, key)),
                 )
             _check_keys_are_strings(item, (*path, key), document)
+
+
+# Identifiers, shown in every plan, error, event and backup manifest: a ${env:}/${file:} value
+# there would be printed in clear, so they are written literally. (The URL may come from CPA_URL
+# or --url instead; a value that must stay secret belongs in a config value or the key.)
+_LITERAL_PLACES: dict[YamlPath, str] = {
+    ("target", "url"): "the target URL is shown in every plan and error; write it literally, "
+    "or set CPA_URL or --url",
+    ("config-file",): "the config-file path is shown in every error about that file; write it "
+    "literally (references inside the file are fine)",
+    ("auth-files", "protect"): "protect patterns are shown in plans; write them literally",
+    ("config-policy", "ignore"): "ignore paths are shown in plans; write them literally",
+}
+
+
+def _check_literal_places(resolution: references.Resolution, document: YamlDocument) -> None:
+    """Refuse a reference where the value is an identifier (see ``_LITERAL_PLACES``); the
+    auth-file names are checked with the entries (``_check_name``)."""
+    for path in sorted(resolution.sources, key=document.line_of):
+        for place, why in _LITERAL_PLACES.items():
+            if path[: len(place)] == place:
+                raise DesiredStateError(
+                    f"{format_path(path)}: {resolution.sources[path]!r} is a reference, which "
+                    f"is not allowed here: {why}",
+                    path=document.name,
+                    line=document.line_of(path),
+                )
 
 
 def _check_url(url: str | None, path: YamlPath, document: YamlDocument) -> None:

@@ -319,10 +319,37 @@ CASES = [
         "target-url-not-http",
         """
         target:
-          url: ${env:CLIENT_KEY_1}  # <-
+          url: ftp://127.0.0.1:8317  # <-
         """,
         DesiredStateError,
         "target.url: expected an http:// or https:// URL",
+    ),
+    Bad(
+        "target-url-from-reference",
+        """
+        target:
+          url: ${env:CLIENT_KEY_1}  # <-
+        """,
+        DesiredStateError,
+        "target.url: '${env:CLIENT_KEY_1}' is a reference, which is not allowed here: the "
+        "target URL is shown in every plan and error; write it literally, or set CPA_URL or --url",
+    ),
+    Bad(
+        "config-file-from-reference",
+        """
+        config-file: ${env:CLIENT_KEY_1}  # <-
+        """,
+        DesiredStateError,
+        "config-file: '${env:CLIENT_KEY_1}' is a reference, which is not allowed here",
+    ),
+    Bad(
+        "protect-from-reference",
+        """
+        auth-files:
+          protect: ["keep-*.json", "${env:CLIENT_KEY_1}"]  # <-
+        """,
+        DesiredStateError,
+        "auth-files.protect[1]: '${env:CLIENT_KEY_1}' is a reference",
     ),
     Bad(
         "duplicate-auth-file-name",
