@@ -3,15 +3,21 @@
 This module only parses arguments, dispatches to ``reconciler.commands.<name>`` and translates
 errors into exit codes (see ``reconciler.errors``). Each command module defines
 ``add_arguments(parser)`` and ``run(args) -> int``.
+
+No traceback reaches the terminal for what an operator can meet: a ``ReconcilerError`` is its
+``error: ...`` line and exit code; Ctrl-C exits 130; running out of memory or recursion depth is
+one ``error:`` line and exit 1; a closed output pipe (``plan --json | head``) exits 1 quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from reconciler import __version__, errors
@@ -78,14 +84,56 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(only=_chosen_command(argv) or "")
-    args = parser.parse_args(argv)
     try:
-        code: int = args._run(args)
+        parser = build_parser(only=_chosen_command(argv) or "")
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # --help, --version, a usage error: printed, buffered on a pipe
+            sys.stdout.flush()
+            raise
+    except BrokenPipeError:
+        return _closed_pipe()
+    return run(args._run, args)
+
+
+def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``command(args)``, with every error an operator can meet turned into its exit code and
+    one line on standard error."""
+    try:
+        code = command(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+    except BrokenPipeError:
+        return _closed_pipe()
     except errors.ReconcilerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+    except MemoryError:
+        return _fail(
+            "error: out of memory; the command stopped (after an apply stopped part-way, run "
+            "plan to see what is left)",
+            1,
+        )
+    except RecursionError:
+        return _fail(
+            "error: a value is nested too deeply to handle; the command stopped (after an apply "
+            "stopped part-way, run plan to see what is left)",
+            1,
+        )
     return code
+
+
+def _fail(message: str, code: int) -> int:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # standard error closed too
+        print(message, file=sys.stderr)
+    return code
+
+
+def _closed_pipe() -> int:
+    """Whoever read standard output stopped (``| head``): exit 1 quietly, as the Python docs
+    advise: standard output now goes to /dev/null, so the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor (captured): nothing to do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 1

@@ -825,6 +825,14 @@ class Session:
         text = response.text
         try:
             return json.loads(text)
+        except RecursionError:
+            raise errors.ApiError(
+                f"{method} {endpoint}: {response.status_code} with a JSON answer nested too "
+                f"deeply to read; is {self.origin} a CPA server?",
+                status=response.status_code,
+                method=method,
+                endpoint=endpoint,
+            ) from None
         except ValueError as exc:
             if text.lstrip()[:1] in ("{", "["):
                 raise self._unreachable(method, endpoint, "the JSON answer was cut off") from exc

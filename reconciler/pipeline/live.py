@@ -73,7 +73,7 @@ def download_json(client: ManagementClient, name: str) -> dict[str, Any]:
     raw = client.download_auth_file(name)
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise errors.ApiError(
             f"GET /v0/management/auth-files/download?name={name}: the answer is not JSON"
         ) from exc

@@ -150,3 +150,25 @@ def test_string_amplification_in_the_desired_file_is_refused_with_its_line(
     assert f"more than {MAX_TEXT // (1024 * 1024)} MiB of text" in err
     assert long not in out + err
     assert server.requests == []  # refused before any request
+
+
+@pytest.mark.timeout(60)
+def test_a_deeply_nested_json_answer_is_one_line_naming_the_endpoint(tmp_path: Path) -> None:
+    """json.loads meets Python's recursion limit (a RecursionError, which was a traceback)."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    def handler(req: Seen) -> Reply | None:
+        if req.path.startswith("/v0/management/auth-files"):
+            return Reply(200, {"Content-Type": "application/json"}, b'{"files": ' + deep + b"}")
+        return None
+
+    (tmp_path / "desired-state.yaml").write_text("auth-files:\n  files: []\n")
+    with HostileServer(handler) as server:
+        code, out, err, _seconds = run_cli(
+            "plan", "desired-state.yaml", cwd=tmp_path, url=server.url
+        )
+    assert code == 1, (out, err)
+    assert err.startswith(
+        "error: GET /v0/management/auth-files: 200 with a JSON answer nested too deeply to read"
+    )
+    assert err.count("\n") == 1
