@@ -6,5 +6,5 @@ events (``events``), the webhook (``webhook``), Prometheus metrics (``metrics``)
 them all (``service``).
 
 May import: ``core``, ``client``, ``desired``, ``pipeline``, ``output``, ``statedir``,
-``errors``. Only ``reconciler.commands`` imports it.
+``errors``, ``local_files``. Only ``reconciler.commands`` imports it.
 """

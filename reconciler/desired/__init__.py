@@ -4,6 +4,7 @@ Owns the YAML reader with line numbers and bounds (``yaml_io``), ``${env:}``/``$
 references (``references``), CPA's rules for declared auth-file fields (``field_rules``) and the
 loader that turns a file into a checked desired state with file:line errors (``loader``).
 
-May import: ``reconciler.core``, ``reconciler.errors``, ``reconciler.gc_pause``. No client, no
+May import: ``reconciler.core``, ``reconciler.errors``, ``reconciler.gc_pause``,
+``reconciler.local_files`` (bounded reads of the files it names). No client, no
 network: loading a desired state sends no request.
 """

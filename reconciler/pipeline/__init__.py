@@ -5,6 +5,6 @@ desired state and a target (``planning``), the saved plan file (``planfile``), t
 rewrite of CPA's config.yaml (``config_document``) and the executor that applies a plan
 (``apply``).
 
-May import: ``core``, ``client``, ``desired``, ``output``, ``statedir``, ``errors``. Never the
-daemon or the commands.
+May import: ``core``, ``client``, ``desired``, ``output``, ``statedir``, ``errors``,
+``local_files``. Never the daemon or the commands.
 """
