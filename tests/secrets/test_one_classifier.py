@@ -145,6 +145,7 @@ def _emulator(tmp_path: Path) -> Emulator:
 
 
 MGMT_KEY = "Cl4ssified-01-secret-key"
+REMOVED_GL = "generative-language-api-key"
 
 
 def test_export_writes_every_documented_secret_as_a_reference(
@@ -171,6 +172,9 @@ def test_apply_shows_no_documented_secret_and_its_manifest_holds_none(
     monkeypatch.setenv("NO_COLOR", "1")
     new = parse(NEW_TEXT)
     new["remote-management"]["secret-key"] = MGMT_KEY  # keep the key in use (lockout guard)
+    for removed in ("amp-upstream-api-key", "amp-upstream-url", "ampcode", REMOVED_GL):
+        del new[removed]  # keys CPA removed in v7 are refused in a desired state (they stay live)
+    del new["openai-compatibility"][0]["api-keys"]
     desired = tmp_path / "desired-state.yaml"
     with _emulator(tmp_path) as emu:
         doc = {"target": {"url": emu.url}, "config": new}
