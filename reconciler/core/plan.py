@@ -2,7 +2,7 @@
 
 Renderers (text, JSON, Markdown) and the executor are separate consumers of a ``Plan``. Actions
 come in the order apply runs them: the config first, then auth-file creates, updates, replaces,
-and deletes last.
+and deletes last (``OP_ORDER``; ``pipeline/apply.py`` runs its steps in the same order).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from reconciler.core.safety import Blocker, SafetyOptions
 
 CONFIG_NAME = "config.yaml"
 KEPT_REASON = "protected, not pruned"  # why a ``Plan.kept`` file stays (text, Markdown, JSON)
-_OP_ORDER = {"update": 0, "create": 1, "replace": 3, "delete": 4}
+# The order of auth-file actions in a plan, which is the order apply runs them.
+OP_ORDER = ("create", "update", "replace", "delete")
+_OP_RANK = {op: rank for rank, op in enumerate(OP_ORDER)}
+# What to do about a declared credential that is missing and has no ``source`` (an unresolved
+# item): said by ``apply`` and by the daemon's ``credential.missing`` event.
+MISSING_CREDENTIAL_REMEDY = (
+    "log in again for it in the CPA web UI (or ZeroLimit), or add a `source:` to its entry "
+    "so that apply can upload it"
+)
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,16 @@ class PlanOptions:
 @dataclass(frozen=True)
 class Plan:
     """``kept``: unlisted live auth files that prune leaves alone because they match
-    ``protect`` (names, sorted). Shown, but not a change: they never make ``has_changes``."""
+    ``protect`` (names, sorted). Shown, but not a change: they never make ``has_changes``.
+
+    ``unmanaged``: live auth files the desired state does not list while prune is off (names,
+    sorted). Information only, like ``kept``: never a change, never an exit code."""
 
     actions: tuple[Action, ...] = ()
     blockers: tuple[Blocker, ...] = ()
     unresolved: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -97,7 +109,22 @@ def make_plan(desired: DesiredState, live: LiveState, options: PlanOptions) -> P
             )
             blockers += safety.lockout_blockers(cdiff.writes, live.config, options.safety)
     adiff = auth_diff.diff_auth_files(desired, live.auth_files, seed_key=options.seed_key)
-    ordered = sorted(adiff.actions, key=lambda a: (_OP_ORDER[a.op], a.name))
+    ordered = sorted(adiff.actions, key=lambda a: (_OP_RANK[a.op], a.name))
     actions += [Action("auth-file", a.name, a.op, a.reason, a.changes) for a in ordered]
     blockers += safety.auth_blockers(adiff, desired.auth_policy, options.safety)
-    return Plan(tuple(actions), tuple(blockers), tuple(adiff.unresolved), tuple(adiff.kept))
+    return Plan(
+        tuple(actions),
+        tuple(blockers),
+        tuple(adiff.unresolved),
+        tuple(adiff.kept),
+        unmanaged=unmanaged_auth_files(desired, live),
+    )
+
+
+def unmanaged_auth_files(desired: DesiredState, live: LiveState) -> tuple[str, ...]:
+    """Live auth files the desired state does not list, when prune is off (with prune on, each
+    is a delete or, matching ``protect``, kept)."""
+    if desired.auth_policy.prune:
+        return ()
+    wanted = {e.name for e in desired.auth_files}
+    return tuple(sorted(name for name in live.auth_files if name not in wanted))

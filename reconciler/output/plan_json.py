@@ -32,6 +32,7 @@ from reconciler.core.plan import KEPT_REASON, Action, Plan
 
 FORMAT_VERSION = "1.1"
 TOOL_NAME = "cpa-reconciler"
+UNMANAGED_REASON = "not in the desired state (prune is off)"
 META_KEYS = frozenset(
     {
         "target",
@@ -173,6 +174,7 @@ def plan_to_json(
         ],
         "unresolved": list(plan.unresolved),
         "kept": [_kept(name) for name in plan.kept],
+        "unmanaged": [_unmanaged(name) for name in plan.unmanaged],
     }
 
 
@@ -187,6 +189,7 @@ def summary(plan: Plan) -> dict[str, Any]:
         "blocked": plan.is_blocked,
         "has_changes": plan.has_changes,
         "kept": len(plan.kept),
+        "unmanaged": len(plan.unmanaged),
     }
 
 
@@ -197,6 +200,16 @@ def _kept(name: str) -> dict[str, Any]:
         "kind": "auth-file",
         "name": name,
         "reason": KEPT_REASON,
+    }
+
+
+def _unmanaged(name: str) -> dict[str, Any]:
+    """A live auth file the desired state does not list while prune is off (since 1.1)."""
+    return {
+        "address": f"auth-file/{name}",
+        "kind": "auth-file",
+        "name": name,
+        "reason": UNMANAGED_REASON,
     }
 
 

@@ -21,6 +21,8 @@ Text::
     Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.
 
 A ``=`` line is a live file that prune leaves alone because it matches ``protect``: not a change.
+An ``Unmanaged:`` line names live auth files the desired state does not list while prune is off:
+information, not a change either.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ OP_SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-"}
 NO_CHANGES = "No changes. Live state matches the desired state."
 MAX_VALUE_CHARS = 200
 MAX_MARKDOWN_DIFF_CHARS = 50_000  # a GitHub comment holds 65,536 characters
+MAX_UNMANAGED_TEXT = 20  # unmanaged auth files named in text; the JSON plan names them all
+MAX_UNMANAGED_MARKDOWN = 100
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _COLORS = {"+": "32", "~": "33", "-": "31", "±": "35", "!": "33", "bold": "1", "error": "1;31"}
@@ -172,6 +176,15 @@ def _kept_text(name: str) -> str:
     return _clean(f"auth-file {name} ({KEPT_REASON})")
 
 
+def _unmanaged_text(names: tuple[str, ...], most: int) -> str:
+    """``2 auth files are on the server but not in the desired state (prune is off): a.json,
+    b.json``: information, not a change (the first ``most`` names, then how many more)."""
+    n = len(names)
+    shown = ", ".join(names[:most]) + (f" and {n - most} more" if n > most else "")
+    files = "auth file is" if n == 1 else "auth files are"
+    return _clean(f"{n} {files} on the server but not in the desired state (prune is off): {shown}")
+
+
 def _blocker_text(blocker: Blocker) -> str:
     override = f" [override: {blocker.override}]" if blocker.override else ""
     return f"{blocker.message}{override}"
@@ -218,7 +231,9 @@ def render_text(
     blocked = paint("error", "Blocked (exit 4):")
     lines += [f"{blocked} {_clean(_blocker_text(b))}" for b in plan.blockers]
     lines += [f"{paint('bold', 'Unresolved:')} {_clean(item)}" for item in plan.unresolved]
-    if plan.blockers or plan.unresolved:
+    if plan.unmanaged:
+        lines.append(f"Unmanaged: {_unmanaged_text(plan.unmanaged, MAX_UNMANAGED_TEXT)}")
+    if plan.blockers or plan.unresolved or plan.unmanaged:
         lines.append("")
     lines.append(paint("bold", render_summary(plan)))
     return "\n".join(lines) + "\n"
@@ -254,6 +269,9 @@ def render_markdown(
     if plan.kept:
         kept = [f"{_md_code('=')} {_md_escape(_kept_text(name))}" for name in plan.kept]
         parts.append(_md_list("Kept", kept))
+    if plan.unmanaged:
+        text = _unmanaged_text(plan.unmanaged, MAX_UNMANAGED_MARKDOWN)
+        parts.append(f"**Unmanaged:** {_md_escape(text)}")
     return "\n\n".join(parts) + "\n"
 
 

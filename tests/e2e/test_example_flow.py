@@ -100,6 +100,8 @@ def test_no_drift_after_rehash_then_exactly_debug_after_a_web_ui_put(
         "unresolved": 0,
         "blocked": False,
         "has_changes": True,
+        "kept": 0,
+        "unmanaged": 0,
     }
 
     fixed = cli("apply", example.desired, "--auto-approve")

@@ -35,6 +35,7 @@ TOP_KEYS = [
     "blockers",
     "unresolved",
     "kept",
+    "unmanaged",
 ]
 
 
@@ -68,6 +69,7 @@ def test_top_level_shape(full_plan):
         "blocked": True,
         "has_changes": True,
         "kept": 0,
+        "unmanaged": 0,
     }
     assert doc["blockers"][0] == {
         "rule": "replace",
