@@ -11,6 +11,7 @@ from typing import Any
 from reconciler import errors
 from reconciler.client.management import ManagementClient
 from reconciler.commands import options
+from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
 from reconciler.desired.loader import LoadedDesired
 from reconciler.output import plan_json, render
 from reconciler.pipeline import apply as executor
@@ -92,7 +93,7 @@ def _apply(
             )
         )
     if not plan.actions:
-        return _finish_unresolved(plan.unresolved)
+        return _finish_unresolved(plan.unresolved, done=0)
     if saved is None and not args.auto_approve and not _confirm():
         print("Apply cancelled; nothing was changed.")
         return 1
@@ -107,20 +108,30 @@ def _apply(
         seed_key=planning.SEED_KEY,
         progress=progress,
     )
-    print(f"Apply complete: {len(result.done)} action(s) done.")
+    if not plan.unresolved:
+        print(f"Apply complete: {len(result.done)} action(s) done.")
     if backup.exists:
         print(f"Backup of what was replaced or deleted: {backup.root}")
     if result.restart_required:
         keys = ", ".join(result.restart_required)
         print(f"Applied, takes effect after a CPA restart: {keys}")
-    return _finish_unresolved(plan.unresolved)
+    return _finish_unresolved(plan.unresolved, done=len(result.done))
 
 
-def _finish_unresolved(unresolved: tuple[str, ...]) -> int:
+def _finish_unresolved(unresolved: tuple[str, ...], *, done: int) -> int:
+    """Exit 1 while a difference is left that apply cannot fix (a declared credential gone
+    from the server with no ``source``): each one, the remedy, and a last line that says so
+    instead of "Apply complete"."""
     if not unresolved:
         return 0
     for item in unresolved:
         print(f"error: {item}", file=sys.stderr)
+    print(f"  to fix: {MISSING_CREDENTIAL_REMEDY}", file=sys.stderr)
+    n = len(unresolved)
+    print(
+        f"Apply finished with {n} unresolved item{'s' if n != 1 else ''} ({done} action(s) done).",
+        file=sys.stderr,
+    )
     return 1
 
 
