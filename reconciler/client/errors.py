@@ -45,6 +45,7 @@ __all__ = [
     "error_from_response",
     "parse_error_body",
     "redact",
+    "redirect_target",
     "sanitize",
 ]
 
@@ -167,7 +168,12 @@ def error_from_response(response: httpx.Response, method: str, endpoint: str) ->
     cls = _error_class(status, data, code, details, empty=empty)
     message = f"{method} {endpoint}: {_summary(status, code, details)}"
     if empty and cls is errors.ApiError:
-        message += f" {response.reason_phrase}".rstrip()
+        message += f" {sanitize(response.reason_phrase)}".rstrip()
+    if 300 <= status < 400:
+        message += (
+            f": a redirect to {redirect_target(response)}, not followed (the management key is "
+            "never sent on to another address). Point the target URL at the CPA server itself"
+        )
     hint = _HINTS.get(cls)
     if hint:
         message += f". {hint}"
@@ -180,6 +186,26 @@ def error_from_response(response: httpx.Response, method: str, endpoint: str) ->
         method=method,
         endpoint=endpoint,
     )
+
+
+def redirect_target(response: httpx.Response, *, path: bool = True) -> str:
+    """Where a redirect points (its ``Location``, made absolute), without query, fragment or
+    ``user:password@``; only scheme and host when ``path`` is False (the path may hold a
+    token, as a webhook URL's does). ``(no Location)`` when it names none."""
+    location = response.headers.get("location", "").strip()
+    if not location:
+        return "(no Location)"
+    try:
+        try:
+            url = response.request.url.join(location)
+        except RuntimeError:  # a response built without its request
+            url = httpx.URL(location)
+        port = f":{url.port}" if url.port else ""
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        shown = f"{url.scheme}://{host}{port}" + (url.path if path else "/…")
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "(a Location that is not a URL)"
+    return sanitize(shown)
 
 
 def describe_exception(exc: Exception) -> str:

@@ -123,6 +123,10 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
                 f"{webhook.SECRET_ENV}",
                 file=sys.stderr,
             )
+    if args.webhook_url:
+        warning = webhook.command_line_warning(args.webhook_url)
+        if warning:
+            print(warning, file=sys.stderr)
     if args.management_key is not None:
         print(
             "warning: --management-key puts the key in the process list and shell history; "

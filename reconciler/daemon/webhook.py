@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -28,6 +28,7 @@ from reconciler import __version__, errors
 from reconciler.local_files import SECRET_LIMIT, read_text_bounded
 
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
+URL_ENV = "RECONCILER_WEBHOOK_URL"
 RATE_LIMIT = 300.0
 QUEUE_SIZE = 100
 TIMEOUT = 5.0
@@ -57,10 +58,36 @@ def item_key(event: Mapping[str, Any]) -> str:
 
 def shown_url(url: str) -> str:
     """Scheme and host only: webhook URLs often carry a token in the path or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    if ":" in host:
+        host = f"[{host}]"
     return f"{parts.scheme}://{host}{port}/…"
+
+
+def command_line_warning(url: str) -> str | None:
+    """The warning for a ``--webhook-url`` given on the command line that holds more than a
+    scheme and host: its path, query or ``user:password@`` (where Slack-style URLs keep their
+    token) is visible to every user in the process list and kept in shell history."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None  # check_url refuses it
+    if (
+        parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+    ):
+        return None
+    return (
+        "warning: --webhook-url puts the URL, with any token its path or query holds, in the "
+        f"process list and shell history; set {URL_ENV} instead"
+    )
 
 
 def read_secret(secret_file: str | None, environ: Mapping[str, str]) -> bytes | None:
@@ -87,7 +114,13 @@ def read_secret(secret_file: str | None, environ: Mapping[str, str]) -> bytes | 
 
 
 def check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as exc:
+        raise errors.UsageError(
+            f"--webhook-url {shown_url(url)}: cannot be parsed ({exc})"
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.UsageError(f"--webhook-url {shown_url(url)}: not an http:// or https:// URL")
 
@@ -177,11 +210,25 @@ class Webhook:
 
     def _send(self, body: bytes) -> None:
         try:
-            response = self._http.post(self.url, content=body, headers=self.headers(body))
+            # Streamed and closed unread: a receiver's answer body is never needed, and an
+            # endless one must not fill the daemon's memory.
+            with self._http.stream(
+                "POST", self.url, content=body, headers=self.headers(body)
+            ) as response:
+                pass
         except httpx.HTTPError as exc:
             self._report("failed", f"{shown_url(self.url)}: {type(exc).__name__}")
             return
         if 200 <= response.status_code < 300:
             self._report("sent", "")
+        elif 300 <= response.status_code < 400:
+            location = response.headers.get("location", "").strip()
+            where = shown_url(urljoin(self.url, location)) if location else "(no Location)"
+            self._report(
+                "failed",
+                f"{shown_url(self.url)}: HTTP {response.status_code} {response.reason_phrase}: a "
+                f"redirect to {where}, not followed (the event was not delivered); set the "
+                "webhook URL to where it points",
+            )
         else:
             self._report("failed", f"{shown_url(self.url)}: HTTP {response.status_code}")
