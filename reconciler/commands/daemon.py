@@ -31,6 +31,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -76,8 +83,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--webhook-secret-file",
         metavar="FILE",
-        help=f"sign webhook bodies (X-Signature: sha256=<hmac>) with the secret in FILE "
-        f"(or set {webhook.SECRET_ENV})",
+        help=f"sign webhook bodies (X-Signature: sha256=<hmac>) with the secret in FILE (one "
+        f"trailing newline is stripped) (or set {webhook.SECRET_ENV})",
+    )
+    parser.add_argument(
+        "--summary-interval",
+        type=_not_negative,
+        default=3600.0,
+        metavar="SECONDS",
+        help="a cycle.summary event this often: cycles run, drift and missing credentials now, "
+        "so a quiet daemon is told from a stuck one (default 3600; 0: none)",
     )
     parser.add_argument(
         "--ban-backoff",
@@ -123,10 +138,6 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
                 f"{webhook.SECRET_ENV}",
                 file=sys.stderr,
             )
-    if args.webhook_url:
-        warning = webhook.command_line_warning(args.webhook_url)
-        if warning:
-            print(warning, file=sys.stderr)
     if args.management_key is not None:
         print(
             "warning: --management-key puts the key in the process list and shell history; "
@@ -149,6 +160,7 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
         allow_mass_delete=args.allow_mass_delete,
         allow_replace=args.allow_replace,
         shutdown_timeout=args.shutdown_timeout,
+        summary_interval=args.summary_interval,
     )
 
 

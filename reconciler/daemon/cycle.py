@@ -12,7 +12,10 @@
    (``statedir.auth_record``), shared with ``plan``/``apply`` runs: a key those runs already
    failed with is not tried, and this daemon's failures are held against them too.
 3. Plan with ``planning.plan_once`` (read-only), turn the plan into drift items and announce
-   what is new and what resolved (``drift.DriftTracker``).
+   what is new and what resolved (``drift.DriftTracker``). A declared credential gone from the
+   server with no ``source`` is not drift apply can fix: it is a ``credential.missing`` error
+   (with the remedy) and ``credential.resolved`` when it is back, counted in
+   ``reconciler_credentials_missing``.
 4. In ``heal`` mode, when there is drift: under the state-directory lock, plan again and apply
    with ``apply.apply_plan`` exactly as ``reconciler apply`` does (safety rules, backups, no
    token re-upload); a blocked plan is an ``apply.blocked`` event, never an apply. Then plan
@@ -20,7 +23,13 @@
    still differ is a failure that backs off rather than a loop of writes. No apply is started
    once stop is requested.
 
-``readiness`` answers ``/readyz`` from the same state.
+Every ``summary_interval`` seconds a ``cycle.summary`` says how many cycles ran and what is
+still different, so a quiet daemon and a stuck one read differently in the logs.
+
+``readiness`` answers ``/readyz`` from the same state. Missing credentials do not make the
+daemon unready: readiness says whether the daemon does its job (reach CPA, plan, heal), not
+whether CPA holds every credential; ``/readyz`` names them in its body and the error event and
+the gauge are what to alert on.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from typing import Any, TextIO
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
-from reconciler.core.plan import Plan
+from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY, Plan
 from reconciler.daemon import backoff, drift
 from reconciler.daemon.events import EventSink, now_rfc3339
 from reconciler.daemon.metrics import Metrics
@@ -72,6 +81,7 @@ class DaemonConfig:
     allow_mass_delete: bool = False
     allow_replace: bool = False
     shutdown_timeout: float = 5.0
+    summary_interval: float = 3600.0  # seconds between cycle.summary events; 0: none
 
 
 class Reconciler:
@@ -105,6 +115,9 @@ class Reconciler:
         self._last_stage: str | None = None
         self._last_success: float | None = None
         self._last_success_time: str | None = None
+        self._summary_at = time.monotonic()
+        self._summary_since = now_rfc3339()
+        self._summary_cycles = dict.fromkeys(("success", "error", "skipped"), 0)
         self._noted_url: str | None = None
 
     # -- the scheduled job ---------------------------------------------------------------
@@ -150,6 +163,7 @@ class Reconciler:
     def _record(self, result: str, seconds: float) -> None:
         self.metrics.cycles.labels(result=result).inc()
         self.metrics.auth_backoff.set(1 if self._auth.held else 0)
+        self._summarise(result)
         if result == "skipped":
             return
         self.metrics.duration.observe(seconds)
@@ -163,6 +177,25 @@ class Reconciler:
             self._failed_cycles = 0
         else:
             self._failed_cycles += 1
+
+    def _summarise(self, result: str) -> None:
+        """Count the cycle; once ``summary_interval`` has passed, say what the cycles did."""
+        self._summary_cycles[result] = self._summary_cycles.get(result, 0) + 1
+        interval = self.config.summary_interval
+        now = time.monotonic()
+        if interval <= 0 or now - self._summary_at < interval:
+            return
+        self._emit(
+            "cycle.summary",
+            mode=self.config.mode,
+            since=self._summary_since,
+            cycles=dict(self._summary_cycles),
+            drift_items=sum(self._tracker.counts().values()),
+            credentials_missing=self._tracker.missing_credentials(),
+            last_success=self._last_success_time,
+        )
+        self._summary_at, self._summary_since = now, now_rfc3339()
+        self._summary_cycles = dict.fromkeys(self._summary_cycles, 0)
 
     # -- one cycle -----------------------------------------------------------------------
 
@@ -301,16 +334,36 @@ class Reconciler:
     def _track(self, planned: planning.Planned, resolved_by: str) -> None:
         update = self._tracker.observe(self._items(planned), now=now_rfc3339(), cycle=self.cycle)
         for tracked in update.detected:
+            if tracked.item.op == drift.UNRESOLVED:
+                self._emit(
+                    "credential.missing",
+                    kind=tracked.item.kind,
+                    name=tracked.item.name,
+                    reason=tracked.item.reason,
+                    remedy=MISSING_CREDENTIAL_REMEDY,
+                    first_seen=tracked.first_seen,
+                )
+                continue
             self._emit("drift.detected", **tracked.item.fields(), first_seen=tracked.first_seen)
         for tracked in update.changed:
             fields = tracked.item.fields()
             self._emit("drift.detected", **fields, first_seen=tracked.first_seen, changed=True)
         for tracked in update.resolved:
+            if tracked.item.op == drift.UNRESOLVED:
+                self._emit(
+                    "credential.resolved",
+                    kind=tracked.item.kind,
+                    name=tracked.item.name,
+                    first_seen=tracked.first_seen,
+                    resolved_by=resolved_by,
+                )
+                continue
             fields = tracked.item.fields()
             self._emit(
                 "drift.resolved", **fields, first_seen=tracked.first_seen, resolved_by=resolved_by
             )
         self.metrics.set_drift(update.count_by_kind())
+        self.metrics.credentials_missing.set(update.missing_credentials())
 
     # -- heal ----------------------------------------------------------------------------
 
@@ -342,7 +395,7 @@ class Reconciler:
                     return None
                 if not fresh.plan.actions:
                     return None
-                intended = {i.key for i in self._items(fresh) if i.op != "unresolved"}
+                intended = {i.key for i in self._items(fresh) if i.op != drift.UNRESOLVED}
                 result = executor.apply_plan(
                     fresh.plan,
                     loaded.state,
@@ -507,4 +560,7 @@ class Reconciler:
         detail["age_seconds"] = round(age, 3)
         if age > limit:
             return False, {**detail, "reason": f"no successful cycle for {age:.0f} s"}
+        missing = self._tracker.missing_credentials()
+        if missing:
+            detail["credentials_missing"] = missing  # not unready: see the module docstring
         return True, detail

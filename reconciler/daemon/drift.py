@@ -5,7 +5,10 @@ Pure: no I/O and no clock (callers pass ``now``). ``items_from_plan`` turns a ``
 (``plan_json.mask_change``: the same masking as ``plan``). ``DriftTracker.observe`` compares the
 items of one cycle with those of the last and says what is new (``drift.detected``), what
 changed while it persisted (detected again, ``first_seen`` kept) and what went away
-(``drift.resolved``). Drift that simply persists is not announced again.
+(``drift.resolved``). Drift that simply persists is not announced again. An ``unresolved`` item
+(a declared credential gone from the server, with no source to re-create it) is tracked the same
+way but counted apart (``missing_credentials``): the daemon announces it as
+``credential.missing``, an error, since no apply can fix it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from reconciler.output.plan_json import action_secret_paths, mask_change
 CONFIG = "config"
 AUTH_FILE = "auth-file"
 KINDS = (CONFIG, AUTH_FILE)
+UNRESOLVED = "unresolved"
 
 _UNRESOLVED_NAME = re.compile(r"^auth file (\S+) ")
 
@@ -120,7 +124,7 @@ def _reason(action: Action, change: Change) -> str:
 def _unresolved_item(text: str) -> DriftItem:
     match = _UNRESOLVED_NAME.match(text)
     name = match.group(1) if match else ""
-    return DriftItem(f"unresolved:{text}", AUTH_FILE, name, "unresolved", text)
+    return DriftItem(f"unresolved:{text}", AUTH_FILE, name, UNRESOLVED, text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,10 +150,16 @@ class DriftUpdate:
     current: tuple[Tracked, ...] = ()
 
     def count_by_kind(self) -> dict[str, int]:
+        """Drift items apply can fix, by kind (missing credentials are counted apart)."""
         counts = dict.fromkeys(KINDS, 0)
         for tracked in self.current:
-            counts[tracked.item.kind] = counts.get(tracked.item.kind, 0) + 1
+            if tracked.item.op != UNRESOLVED:
+                counts[tracked.item.kind] = counts.get(tracked.item.kind, 0) + 1
         return counts
+
+    def missing_credentials(self) -> int:
+        """Declared credentials gone from the server with no source (``unresolved`` items)."""
+        return sum(1 for tracked in self.current if tracked.item.op == UNRESOLVED)
 
 
 @dataclass
@@ -183,3 +193,6 @@ class DriftTracker:
 
     def counts(self) -> Mapping[str, int]:
         return DriftUpdate(current=tuple(self.known.values())).count_by_kind()
+
+    def missing_credentials(self) -> int:
+        return DriftUpdate(current=tuple(self.known.values())).missing_credentials()

@@ -25,6 +25,11 @@ EVENTS: Mapping[str, str] = {
     "desired.loaded": "the desired-state file was loaded and differs from the last good one",
     "drift.detected": "live state differs from desired at one place (announced once)",
     "drift.resolved": "a detected drift item is gone (resolved_by: apply, desired-state, server)",
+    "credential.missing": "a declared auth file is gone from the server and has no source: "
+    "apply cannot bring it back (the remedy is in the event)",
+    "credential.resolved": "a missing credential is back or no longer declared (resolved_by)",
+    "cycle.summary": "every --summary-interval: cycles by result since the last summary, the "
+    "drift and missing credentials now (quiet and alive, or stuck: a stuck daemon says nothing)",
     "apply.succeeded": "heal applied a plan",
     "apply.failed": "heal tried to apply and stopped; what was and was not done",
     "apply.blocked": "heal found a plan blocked by a safety rule; nothing was sent",
@@ -36,13 +41,17 @@ EVENTS: Mapping[str, str] = {
     "webhook.failed": "a webhook delivery failed (not forwarded)",
 }
 
-ERROR_EVENTS = frozenset({"apply.failed", "apply.blocked", "reconcile.error", "auth.backoff"})
+ERROR_EVENTS = frozenset(
+    {"apply.failed", "apply.blocked", "reconcile.error", "auth.backoff", "credential.missing"}
+)
 
 # Events a forwarder (the webhook) receives: drift and failures, not the daemon's own chatter.
 FORWARDED = frozenset(
     {
         "drift.detected",
         "drift.resolved",
+        "credential.missing",
+        "credential.resolved",
         "apply.succeeded",
         "apply.failed",
         "apply.blocked",
