@@ -2,20 +2,26 @@
 
 Owns the shape of one listing entry as recorded (fixtures/GET-auth-files.json): identity
 (``id``, ``name``, ``path``, ``auth_index``), provider, status, counters, the 20 ten-minute
-``recent_requests`` buckets, timestamps, and the policy fields the listing carries. Entries
-are encoded field by field (every value has a known type) and cached per record, so listing
-10,000 files is mostly a string join.
+``recent_requests`` buckets, timestamps, the policy fields the listing carries, and for codex
+the ``id_token`` claims CPA decodes from the JWT. Entries are encoded field by field (every
+value has a known type) and cached per record, so listing 10,000 files is mostly a string
+join. A credential put into a run-time state (``auth_runtime``: failing, cooling down, with
+request counts) is encoded afresh on each listing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 import time
 from collections.abc import Iterable
 from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler.emulator.auth_json import bool_value, int_value
+from reconciler.emulator.auth_runtime import Runtime
 from reconciler.emulator.auth_store import AuthRecord
 from reconciler.emulator.gotime import rfc3339nano
 
@@ -30,16 +36,19 @@ def auth_index(record: AuthRecord) -> str:
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
 
 
-def recent_requests(now: float | None = None) -> str:
-    """JSON of the 20 empty ten-minute buckets ending with the current one (struct order)."""
+def recent_requests(now: float | None = None, counts: Runtime | None = None) -> str:
+    """JSON of the 20 ten-minute buckets ending with the current one (struct order), empty
+    unless ``counts`` says otherwise."""
     if now is None:
         now = time.time()
+    recent = counts.recent if counts is not None else {}
     start = (int(now) // _BUCKET_SECONDS - (_BUCKETS - 1)) * _BUCKET_SECONDS
     buckets = []
     for index in range(_BUCKETS):
         begin = start + index * _BUCKET_SECONDS
         label = f"{_clock(begin)}-{_clock(begin + _BUCKET_SECONDS)}"
-        buckets.append(f'{{"time":"{label}","success":0,"failed":0}}')
+        ok, failed = recent.get(begin, (0, 0))
+        buckets.append(f'{{"time":"{label}","success":{ok},"failed":{failed}}}')
     return "[" + ",".join(buckets) + "]"
 
 
@@ -48,6 +57,10 @@ def listing_body(records: Iterable[AuthRecord]) -> str:
     buckets = recent_requests()
     parts = []
     for record in sorted(records, key=lambda record: record.name.lower()):
+        if record.runtime is not None:
+            before, after = _encoded_entry(record)
+            parts.append(before + recent_requests(counts=record.runtime) + after)
+            continue
         if record.entry is None:
             record.entry = _encoded_entry(record)
         before, after = record.entry
@@ -97,7 +110,49 @@ def entry_fields(record: AuthRecord) -> dict[str, str]:
     if record.last_refresh_ns is not None:
         fields["last_refresh"] = f'"{rfc3339nano(record.last_refresh_ns)}"'
     fields.update(_policy_fields(data))
+    if record.provider == "codex":
+        claims = codex_claims(data.get("id_token"))
+        if claims:
+            fields["id_token"] = json.dumps(claims, sort_keys=True, separators=(",", ":"))
+    if record.runtime is not None:
+        fields.update(_runtime_fields(record.runtime, record.disabled))
     return fields
+
+
+def _runtime_fields(runtime: Runtime, disabled: bool) -> dict[str, str]:
+    fields = {
+        "status": '"disabled"' if disabled else _string(runtime.status),
+        "status_message": _string(runtime.status_message),
+        "unavailable": _bool(runtime.unavailable),
+        "success": str(runtime.success),
+        "failed": str(runtime.failed),
+    }
+    if runtime.next_retry_after_ns is not None:
+        fields["next_retry_after"] = f'"{rfc3339nano(runtime.next_retry_after_ns)}"'
+    return fields
+
+
+def codex_claims(id_token: Any) -> dict[str, Any]:
+    """What CPA lists as a codex file's ``id_token``: the OpenAI claims of the JWT (account
+    id, plan, subscription dates), the empty ones left out; nothing for a token that does not
+    decode."""
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        return {}
+    payload = id_token.split(".")[1]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    auth = decoded.get("https://api.openai.com/auth") if isinstance(decoded, dict) else None
+    if not isinstance(auth, dict):
+        return {}
+    names = {
+        "chatgpt_account_id": "chatgpt_account_id",
+        "chatgpt_plan_type": "plan_type",
+        "chatgpt_subscription_active_start": "chatgpt_subscription_active_start",
+        "chatgpt_subscription_active_until": "chatgpt_subscription_active_until",
+    }
+    return {shown: auth[claim] for claim, shown in names.items() if auth.get(claim)}
 
 
 def _policy_fields(data: dict[str, Any]) -> dict[str, str]:

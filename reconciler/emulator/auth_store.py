@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import auth_json
+from reconciler.emulator.auth_runtime import Runtime
 from reconciler.emulator.gotime import parse_rfc3339, rfc3339
 
 Stamp = tuple[int, int, int]
@@ -39,6 +40,8 @@ class AuthRecord:
     last_refresh_ns: int | None
     on_disk: dict[str, Any] = field(default_factory=dict, repr=False)
     entry: tuple[str, str] | None = field(default=None, repr=False)
+    #: run-time state set by tests (None: a fresh, healthy credential); kept across rewrites
+    runtime: Runtime | None = None
 
     @property
     def size(self) -> int:
@@ -151,6 +154,29 @@ class AuthStore:
 
         self.update(record, rotate)
 
+    def set_runtime(
+        self,
+        record: AuthRecord,
+        runtime: Runtime | None,
+        *,
+        disabled: bool | None = None,
+        last_refresh_ns: int | None = None,
+    ) -> None:
+        """Put a credential into a run-time state (and, with ``disabled``, the persisted
+        status that ``PATCH /auth-files/status`` sets)."""
+        with self._lock:
+            if disabled is not None and disabled != record.disabled:
+
+                def change(rec: AuthRecord) -> None:
+                    rec.disabled = disabled
+                    rec.data["disabled"] = disabled
+
+                self.update(record, change)
+            record.runtime = runtime
+            if last_refresh_ns is not None:
+                record.last_refresh_ns = last_refresh_ns
+            record.entry = None
+
     def delete(self, name: str) -> bool:
         """Remove one file; False when it does not exist."""
         with self._lock:
@@ -206,6 +232,7 @@ class AuthStore:
             updated_ns=now,
             last_refresh_ns=last_refresh,
             on_disk=data,
+            runtime=existing.runtime if existing else None,
         )
         self._records[name] = record
         return record

@@ -1,12 +1,18 @@
 """The emulator's own loopback-only control API under ``/_emulator/``.
 
 Owns the out-of-process counterparts of the Python API, for the demo and the benchmark when
-the emulator runs as ``reconciler emulator``: the request log, fault injection, token refresh
-and unban. These requests are never recorded in the request log.
+the emulator runs as ``reconciler emulator``: the request log, fault injection, token refresh,
+unban, and a credential's run-time state (``POST /_emulator/auth-state``: disabled, failing
+with a ``status_message``, cooling down until ``next_retry_after``, request counts,
+``last_refresh``; ``DELETE /_emulator/auth-state?name=`` makes it fresh again). These requests
+are never recorded in the request log.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from reconciler.emulator import auth_runtime
 from reconciler.emulator.faults import Fault
 from reconciler.emulator.messages import BadJson, Request, Response, error, json_response, ok
 from reconciler.emulator.state import EmulatorState
@@ -32,6 +38,14 @@ def handle(state: EmulatorState, req: Request) -> Response:
         if record is None:
             return error(404, "auth file not found")
         state.auths.refresh(record)
+        return ok()
+    if route == ("POST", "/auth-state"):
+        return _set_auth_state(state, req)
+    if route == ("DELETE", "/auth-state"):
+        record = state.auths.get(req.arg("name").strip())
+        if record is None:
+            return error(404, "auth file not found")
+        state.auths.set_runtime(record, None)
         return ok()
     if route == ("POST", "/unban"):
         state.access.unban()
@@ -59,3 +73,36 @@ def _add_fault(state: EmulatorState, req: Request) -> Response:
     except (BadJson, AttributeError, KeyError, TypeError, ValueError):
         return error(400, "invalid fault")
     return ok()
+
+
+def _set_auth_state(state: EmulatorState, req: Request) -> Response:
+    try:
+        body = req.json()
+    except BadJson:
+        return error(400, "invalid auth state: not JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        return error(400, "invalid auth state: name is required")
+    record = state.auths.get(body["name"].strip())
+    if record is None:
+        return error(404, "auth file not found")
+    try:
+        apply_auth_state(state, record.name, body)
+    except auth_runtime.InvalidState as exc:
+        return error(400, f"invalid auth state: {exc}")
+    return ok()
+
+
+def apply_auth_state(state: EmulatorState, name: str, body: dict[str, Any]) -> None:
+    """Put the credential ``name`` into the state ``body`` describes (fields left out keep
+    their value): ``disabled``, ``status``, ``status_message``, ``unavailable``,
+    ``next_retry_after`` (RFC 3339 or seconds from now), ``success``, ``failed``, ``recent``
+    (``[{success, failed}, ...]``, the last item the current ten minutes), ``last_refresh``."""
+    record = state.auths.get(name)
+    if record is None:
+        raise KeyError(name)
+    disabled = body.get("disabled")
+    if disabled is not None and not isinstance(disabled, bool):
+        raise auth_runtime.InvalidState("disabled must be true or false")
+    last_refresh = auth_runtime.instant_ns(body.get("last_refresh"))
+    runtime = auth_runtime.updated(record.runtime, body)
+    state.auths.set_runtime(record, runtime, disabled=disabled, last_refresh_ns=last_refresh)

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from reconciler.emulator import control
 from reconciler.emulator.access import AccessControl
 from reconciler.emulator.auth_store import AuthStore
 from reconciler.emulator.config_store import ConfigStore
@@ -222,6 +223,21 @@ class Emulator:
         if record is None:
             raise KeyError(name)
         self._state.auths.refresh(record)
+
+    def set_auth_state(self, name: str, **state: Any) -> None:
+        """Put a credential into a state CPA reports in ``GET /auth-files``: ``disabled``,
+        ``status`` (``error``...), ``status_message``, ``unavailable``, ``next_retry_after``
+        (RFC 3339 or seconds from now), ``success``, ``failed``, ``recent`` (``[{"success":
+        n, "failed": m}, ...]``, the last item the current ten minutes), ``last_refresh``.
+        Fields left out keep their value. The control API's ``POST /_emulator/auth-state``."""
+        control.apply_auth_state(self._state, name, state)
+
+    def clear_auth_state(self, name: str) -> None:
+        """Make a credential fresh and healthy again (its file is not touched)."""
+        record = self._state.auths.get(name)
+        if record is None:
+            raise KeyError(name)
+        self._state.auths.set_runtime(record, None)
 
     def config_yaml(self) -> str:
         return self.config_path.read_text("utf-8")
