@@ -3,6 +3,7 @@ webhook fed by the daemon, and the command's flag checks."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import threading
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from reconciler import cli, errors
 from reconciler.client.management import ManagementClient
+from reconciler.commands import daemon as daemon_command
 from reconciler.daemon import service as daemon
 from reconciler.daemon.events import EVENTS, EventSink, format_text
 from reconciler.daemon.webhook import verify
@@ -136,6 +138,7 @@ def test_text_log_format(desired: Path) -> None:
     [
         (["--interval", "0"], "must be more than 0"),
         (["--jitter", "2"], "between 0 and 1"),
+        (["--summary-interval", "-1"], "must be 0 or more"),
         (["--mode", "fix"], "invalid choice"),
         (["--listen", "nowhere"], "expected HOST:PORT"),
         (["--url", "http://cpa.example.com"], "plain http"),
@@ -194,3 +197,14 @@ def test_heal_refuses_to_start_without_a_usable_state_dir(desired: Path, tmp_pat
     )
     with pytest.raises(errors.UsageError, match="--state-dir"):
         daemon.run(config, threading.Event(), stdout=io.StringIO(), environ={})
+
+
+def test_summary_interval_reaches_the_config(desired: Path) -> None:
+    parser = argparse.ArgumentParser()
+    daemon_command.add_arguments(parser)
+    default = daemon_command.config_from(parser.parse_args([str(desired)]), {})
+    assert default.summary_interval == 3600.0
+    off = daemon_command.config_from(
+        parser.parse_args([str(desired), "--summary-interval", "0"]), {}
+    )
+    assert off.summary_interval == 0.0
