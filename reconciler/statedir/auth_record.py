@@ -362,5 +362,8 @@ def _when(at: float, now: float) -> str:
     """``14:32:05 UTC (in 29 min)``."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
     left = max(0.0, at - now)
-    span = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
+    if left >= 2 * 3600:
+        span = f"{left // 3600:.0f} h {left % 3600 / 60:.0f} min"
+    else:
+        span = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
     return f"{stamp} (in {span})"
