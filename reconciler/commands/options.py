@@ -17,6 +17,8 @@ from reconciler.pipeline.planning import TargetOptions
 if TYPE_CHECKING:
     from reconciler.client.management import ManagementClient
     from reconciler.core.model import DesiredState
+from reconciler.statedir import backup
+from reconciler.statedir.backup import DEFAULT_KEEP
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +65,41 @@ def add_state_dir_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _backups_to_keep(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (the backup just made), got {text!r}")
+    return value
+
+
+def add_keep_backups_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-backups",
+        type=_backups_to_keep,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"keep the newest N backups in the state directory, remove older ones after a "
+        f"run that made one (default {DEFAULT_KEEP})",
+    )
+
+
+def prune_backups(state_dir: Path, keep: int) -> None:
+    """Remove backups beyond the newest ``keep``; a failure is a warning (the run is done)."""
+    try:
+        removed = backup.prune_backups(state_dir, keep)
+    except errors.ReconcilerError as exc:
+        print(f"warning: old backups were not removed: {exc}", file=sys.stderr)
+        return
+    if removed:
+        print(
+            f"Removed {len(removed)} old backup(s), keeping the newest {keep} (--keep-backups).",
+            file=sys.stderr,
+        )
+
+
 def target_options(args: argparse.Namespace) -> TargetOptions:
     return TargetOptions(
         url=args.url,
@@ -75,8 +112,11 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
 
 
 def state_dir(args: argparse.Namespace, desired_path: Path) -> Path:
+    """``--state-dir`` (a symbolic link there is followed: the operator named it), else
+    ``.reconciler/`` beside the desired file (never a link: ``statedir.private``)."""
     if getattr(args, "state_dir", None):
-        return Path(args.state_dir)
+        given = Path(args.state_dir)
+        return given.resolve() if given.is_symlink() else given
     return desired_path.resolve().parent / ".reconciler"
 
 

@@ -8,16 +8,20 @@ actions done and not done, and the next apply converges from wherever this one s
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
-from reconciler.core import names
+from reconciler.core import names, secrets
 from reconciler.core.auth_diff import SEED_FIELD, seed_of
+from reconciler.core.changes import Change
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveState
+from reconciler.core.normalize import MISSING
 from reconciler.core.plan import Action, Plan
+from reconciler.desired import field_rules
 from reconciler.pipeline import config_document
 from reconciler.statedir.backup import Backup
 
@@ -140,13 +144,39 @@ def _check_auth_files_unchanged(run: _Run, actions: list[Action] | None = None) 
 
 
 def _back_up_files(run: _Run) -> None:
+    """Download and save every file a delete or re-seed replaces, and every file a PATCH
+    changes at a secret-bearing path (tokens, headers, keys): the loader refuses token fields,
+    this is the second line of defence. Nothing is written to the server before this ends."""
+    reasons = {"delete": "deleted", "replace": "replaced", "update": "patched"}
     for action in run.plan.actions:
-        if action.kind == "auth-file" and action.op in ("delete", "replace"):
-            run.progress(f"backing up {action.name}")
-            content = run.client.download_auth_file(action.name)
-            _check_restorable(action.name, content)
-            reason = "deleted" if action.op == "delete" else "replaced"
-            run.backup.save_auth_file(action.name, content, reason)
+        if action.kind != "auth-file" or action.op not in reasons:
+            continue
+        if action.op == "update" and not any(_touches_secret(c) for c in action.changes):
+            continue
+        run.progress(f"backing up {action.name}")
+        content = run.client.download_auth_file(action.name)
+        _check_restorable(action.name, content)
+        run.backup.save_auth_file(action.name, content, reasons[action.op])
+
+
+def _touches_secret(change: Change) -> bool:
+    """Whether a field change writes at a path that holds (or may hold) a secret."""
+    if change.path == ("disabled",):
+        return False
+    if change.secret or secrets.is_secret_path(change.path):
+        return True
+    parts = [p.lower() for p in str(change.path[-1]).split(".")]
+    return any(
+        p in field_rules.TOKEN_FIELDS
+        or any(fnmatch.fnmatchcase(p, pattern) for pattern in field_rules.TOKEN_FIELD_PATTERNS)
+        for p in parts
+    )
+
+
+def _replaces_config(action: Action) -> bool:
+    """Whether a config write replaces or removes a live value (adding keys replaces nothing:
+    no backup is made for it)."""
+    return any(c.before is not MISSING for c in action.changes)
 
 
 def _check_restorable(name: str, content: bytes) -> None:
@@ -174,7 +204,8 @@ def _apply_config(run: _Run) -> None:
             "config.yaml changed on the server since the plan was made (the web UI or another "
             "tool wrote it); nothing was written to it. Plan again."
         )
-    run.backup.save_config(current)
+    if _replaces_config(action):
+        run.backup.save_config(current)
     run.progress("writing config.yaml")
     run.client.put_config_yaml(config_document.rewrite(current, action.writes))
     run.finish(action)

@@ -146,8 +146,16 @@ def test_no_secret_in_any_output(
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
-    run("restore", "restore", backup)
-    run("restore latest", "restore", "latest", "--state-dir", project.state_dir, "--overwrite")
+    run("restore", "restore", backup, "--yes")
+    run(
+        "restore latest",
+        "restore",
+        "--yes",
+        "latest",
+        "--state-dir",
+        project.state_dir,
+        "--overwrite",
+    )
 
     # failures print server and file context; still no secret
     web_ui_put(emu, "debug", False)

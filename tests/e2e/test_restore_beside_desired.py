@@ -49,14 +49,14 @@ def test_restore_latest_with_the_desired_file_from_another_directory(
     assert not (elsewhere / ".reconciler").exists()
 
     emu.reset_requests()
-    missed = cli("restore", "latest")
+    missed = cli("restore", "--yes", "latest")
     assert missed.code == 1
     assert "no backups in .reconciler/backups" in missed.err
     assert "--desired DESIRED" in missed.err
     assert management(emu) == []
     assert not emu.auth_dir.joinpath("gone.json").exists()
 
-    restored = cli("restore", "latest", "--desired", project.desired)
+    restored = cli("restore", "--yes", "latest", "--desired", project.desired)
     assert restored.code == 0, restored.text
     assert "restored gone.json" in restored.out
     assert emu.read_auth_file("gone.json") == content
@@ -70,7 +70,7 @@ def test_restore_latest_without_flags_beside_the_desired_file(
     monkeypatch.chdir(project.root)
     content = _delete_by_prune(project, emu, cli, "gone.json")
 
-    restored = cli("restore", "latest")
+    restored = cli("restore", "--yes", "latest")
     assert restored.code == 0, restored.text
     assert emu.read_auth_file("gone.json") == content
 
@@ -86,7 +86,9 @@ def test_restore_latest_state_dir_wins_over_desired(
     assert applied.code == 0, applied.text
     assert project.backups() == []
 
-    assert cli("restore", "latest", "--desired", project.desired).code == 1
-    restored = cli("restore", "latest", "--desired", project.desired, "--state-dir", state_dir)
+    assert cli("restore", "--yes", "latest", "--desired", project.desired).code == 1
+    restored = cli(
+        "restore", "--yes", "latest", "--desired", project.desired, "--state-dir", state_dir
+    )
     assert restored.code == 0, restored.text
     assert emu.auth_dir.joinpath("gone.json").exists()

@@ -284,7 +284,7 @@ def test_every_delete_is_backed_up_privately_and_restore_brings_it_back(
     for path in files:
         assert _mode(path) == 0o600, path
 
-    restored = cli("restore", backup)
+    restored = cli("restore", "--yes", backup)
     assert restored.code == 0, restored.text
     assert sorted(p.name for p in emu.auth_dir.iterdir()) == sorted(extra)
     for name, token in live_tokens.items():
@@ -293,10 +293,10 @@ def test_every_delete_is_backed_up_privately_and_restore_brings_it_back(
     # A file that exists again is kept (its tokens may be newer) unless --overwrite.
     emu.refresh_auth_file("gone-2.json")
     newer = emu.read_auth_file("gone-2.json")["refresh_token"]
-    kept = cli("restore", backup)
+    kept = cli("restore", "--yes", backup)
     assert kept.code == 0 and "kept gone-2.json" in kept.out
     assert emu.read_auth_file("gone-2.json")["refresh_token"] == newer
-    overwritten = cli("restore", backup, "--overwrite")
+    overwritten = cli("restore", "--yes", backup, "--overwrite")
     assert overwritten.code == 0 and "restored gone-2.json" in overwritten.out
     assert emu.read_auth_file("gone-2.json")["refresh_token"] == live_tokens["gone-2.json"]
 
@@ -311,7 +311,7 @@ def test_restore_latest_from_a_state_dir(project: Project, target_env: Emulator,
     assert not emu.auth_dir.joinpath("gone.json").exists()
     assert project.backups() == []
 
-    restored = cli("restore", "latest", "--state-dir", state_dir)
+    restored = cli("restore", "--yes", "latest", "--state-dir", state_dir)
     assert restored.code == 0, restored.text
     assert "restored gone.json" in restored.out
     assert emu.auth_dir.joinpath("gone.json").exists()
@@ -327,7 +327,7 @@ def test_restore_puts_back_the_config_an_apply_replaced(
     (backup,) = project.backups()
     assert cli("plan", project.desired, "--detailed-exitcode").code == 0
 
-    restored = cli("restore", backup, "--only", "config")
+    restored = cli("restore", "--yes", backup, "--only", "config")
     assert restored.code == 0, restored.text
     assert emu.config_yaml() == original
     assert cli("plan", project.desired, "--detailed-exitcode").code == 2

@@ -64,6 +64,7 @@ def assert_restorable(world: World) -> None:
         contents = read_backup(root)
         restored = run_cli(
             "restore",
+            "--yes",
             str(root),
             "--overwrite",
             "--url",

@@ -46,7 +46,9 @@ def _backup(repo: Path, url: str) -> Path:
     """A backup with nothing in it, for ``restore``."""
     root = repo / ".reconciler" / "backups" / "20260101T000000Z-abc123"
     root.mkdir(parents=True)
+    root.chmod(0o700)  # as the reconciler makes them: a backup others can read is refused
     (root / "manifest.json").write_text(json.dumps({"target": url, "items": []}))
+    (root / "manifest.json").chmod(0o600)
     return root
 
 
@@ -55,7 +57,7 @@ COMMANDS = [
     ("plan", "desired-state.yaml", "--json"),
     ("apply", "desired-state.yaml", "--auto-approve"),
     ("export",),
-    ("restore", "latest", "--state-dir", ".reconciler"),
+    ("restore", "--yes", "latest", "--state-dir", ".reconciler"),
 ]
 
 

@@ -97,7 +97,7 @@ def test_apply_backup_and_restore(world: World, cli: Cli) -> None:
     assert again.code == 0, again.out + again.err
     assert_no_leak("plan after apply", again.everything)
 
-    restored = cli("restore", "latest", "--state-dir", world.state_dir)
+    restored = cli("restore", "--yes", "latest", "--state-dir", world.state_dir)
     assert restored.code == 0, restored.err
     assert_no_leak("restore", restored.everything)
     assert LIVE["claude_key"] in world.emu.config_yaml()
