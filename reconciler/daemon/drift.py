@@ -14,7 +14,9 @@ way but counted apart (``missing_credentials``): the daemon announces it as
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +95,11 @@ def _items_of(action: Action, secret_paths: tuple[Path, ...]) -> list[DriftItem]
     return [_change_item(action, change, secret_paths) for change in action.changes]
 
 
+# Keys the element fingerprints below: random per process, so a key (kept in memory to tell
+# elements apart across cycles, never printed) is no plain hash of a secret value.
+_ELEMENT_KEY = secrets.token_bytes(32)
+
+
 def _change_item(action: Action, change: Change, secret_paths: tuple[Path, ...]) -> DriftItem:
     masked = mask_change(change, secret_paths=secret_paths)
     label = masked.label
@@ -100,7 +107,8 @@ def _change_item(action: Action, change: Change, secret_paths: tuple[Path, ...])
     if change.element:
         # Several elements of one list can drift at once; tell them apart without the value.
         value = change.after if change.before is MISSING else change.before
-        key += ":" + hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
+        digest = hmac.new(_ELEMENT_KEY, canonical_json(value).encode(), hashlib.sha256)
+        key += ":" + digest.hexdigest()[:16]
     return DriftItem(
         key,
         action.kind,
