@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow re-seeding auth files marked replace: true (overwrites live tokens)",
     )
     options.add_state_dir_argument(parser)
+    options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
 
 
@@ -99,15 +100,19 @@ def _apply(
         return 1
     backup = Backup.new(options.state_dir(args, Path(args.desired)), target.url)
     progress = _progress if sys.stderr.isatty() else (lambda _m: None)
-    result = executor.apply_plan(
-        plan,
-        loaded.state,
-        planned.live,
-        client,
-        backup,
-        seed_key=planning.SEED_KEY,
-        progress=progress,
-    )
+    try:
+        result = executor.apply_plan(
+            plan,
+            loaded.state,
+            planned.live,
+            client,
+            backup,
+            seed_key=planning.SEED_KEY,
+            progress=progress,
+        )
+    finally:
+        if backup.exists:
+            options.prune_backups(backup.state_dir, args.keep_backups)
     if not plan.unresolved:
         print(f"Apply complete: {len(result.done)} action(s) done.")
     if backup.exists:

@@ -120,6 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="heal: allow re-seeding auth files marked replace: true",
     )
     options.add_state_dir_argument(parser)
+    options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
 
 
@@ -161,6 +162,7 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
         allow_replace=args.allow_replace,
         shutdown_timeout=args.shutdown_timeout,
         summary_interval=args.summary_interval,
+        keep_backups=args.keep_backups,
     )
 
 

@@ -56,7 +56,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.desired.loader import LoadedDesired
 from reconciler.pipeline import apply as executor
 from reconciler.pipeline import planning
-from reconciler.statedir.backup import Backup
+from reconciler.statedir.backup import DEFAULT_KEEP, Backup, prune_backups
 from reconciler.statedir.lock import state_lock
 
 MODES = ("observe", "heal")
@@ -81,6 +81,7 @@ class DaemonConfig:
     allow_mass_delete: bool = False
     allow_replace: bool = False
     shutdown_timeout: float = 5.0
+    keep_backups: int = DEFAULT_KEEP
     summary_interval: float = 3600.0  # seconds between cycle.summary events; 0: none
 
 
@@ -396,14 +397,18 @@ class Reconciler:
                 if not fresh.plan.actions:
                     return None
                 intended = {i.key for i in self._items(fresh) if i.op != drift.UNRESOLVED}
-                result = executor.apply_plan(
-                    fresh.plan,
-                    loaded.state,
-                    fresh.live,
-                    client,
-                    Backup.new(self.config.state_dir, target.url),
-                    seed_key=planning.SEED_KEY,
-                )
+                backup = Backup.new(self.config.state_dir, target.url)
+                try:
+                    result = executor.apply_plan(
+                        fresh.plan,
+                        loaded.state,
+                        fresh.live,
+                        client,
+                        backup,
+                        seed_key=planning.SEED_KEY,
+                    )
+                finally:
+                    self._prune_backups(backup)
         except errors.LockedError as exc:
             return self._skip("locked", str(exc))
         except (errors.UnauthorizedError, errors.ForbiddenError) as exc:
@@ -411,6 +416,15 @@ class Reconciler:
         except errors.ReconcilerError as exc:
             return self._apply_failed(exc)
         return self._verify(loaded, target, client, result, intended, key_fp)
+
+    def _prune_backups(self, backup: Backup) -> None:
+        """Keep the newest ``--keep-backups`` backups once this apply made one."""
+        if not backup.exists:
+            return
+        try:
+            prune_backups(self.config.state_dir, self.config.keep_backups)
+        except errors.ReconcilerError as exc:
+            self._emit("reconcile.error", stage="backups", reason=str(exc))
 
     def _verify(
         self,
