@@ -14,6 +14,7 @@ Decisions recorded here:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -32,11 +33,17 @@ from e2e_helpers import (
 )
 from prometheus_client import CollectorRegistry
 
+from reconciler.client.management import ManagementClient
+from reconciler.core.changes import Change
+from reconciler.core.model import DesiredState, LiveState
+from reconciler.core.plan import Action, Plan
 from reconciler.daemon.cycle import DaemonConfig, Reconciler
 from reconciler.daemon.events import EventSink
 from reconciler.daemon.metrics import Metrics
 from reconciler.emulator import Emulator
+from reconciler.errors import ReconcilerError
 from reconciler.pipeline import planning
+from reconciler.pipeline.apply import apply_plan
 from reconciler.statedir.backup import Backup, list_backups
 
 OLD_IDS = ["20200101T000000Z-aaaaaa", "20200102T000000Z-bbbbbb", "20200103T000000Z-cccccc"]
@@ -250,3 +257,34 @@ def test_the_daemon_flag_reaches_its_config(tmp_path: Path) -> None:
     assert daemon_command.config_from(args, {}).keep_backups == 3
     default = parser.parse_args(["daemon", str(desired)])
     assert daemon_command.config_from(default, {}).keep_backups == 20
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["token", "token.refresh_token", "access_token", "api_key", "cookie", "headers.Authorization"],
+)
+def test_a_patch_at_a_secret_bearing_path_is_backed_up_first(
+    field: str, emu: Emulator, tmp_path: Path
+) -> None:
+    """The loader refuses token fields; a plan that did not come from it (a crafted plan file,
+    a bug) still gets the live file saved before the PATCH: the second line of defence."""
+    live = auth_source("a@example.com", token={"refresh_token": "rt-nested-live"})
+    emu.write_auth_file("a.json", live)
+    saved = emu.read_auth_file("a.json")
+    change = Change(("fields", field), before="x", after=None)
+    plan = Plan(actions=(Action("auth-file", "a.json", "update", "crafted", (change,)),))
+    backup = Backup.new(tmp_path / "state", emu.url)
+    # Whatever CPA makes of the PATCH, the backup came first.
+    with ManagementClient(emu.url, KEY) as client, contextlib.suppress(ReconcilerError):
+        apply_plan(
+            plan,
+            DesiredState(config=None, auth_files=()),
+            LiveState(config={}, config_text=""),
+            client,
+            backup,
+            seed_key=b"seed",
+        )
+    assert backup.exists
+    assert json.loads((backup.root / "auth-files" / "a.json").read_bytes()) == saved
+    manifest = json.loads((backup.root / "manifest.json").read_text())
+    assert manifest["items"][0]["reason"] == "patched"
