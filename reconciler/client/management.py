@@ -78,6 +78,9 @@ OAUTH_PROVIDERS = (
     "xai",
 )
 _PROVIDER_ALIASES = {"claude": "anthropic"}
+#: The least deadline of ``api_call``: above CPA's own 60 s upstream timeout (a slow upstream
+#: then comes back as CPA's 502 ``request failed``, not as a client timeout).
+API_CALL_TIMEOUT = 75.0
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -421,10 +424,15 @@ class ManagementClient(ConfigAPI):
         header: Mapping[str, str] | None = None,
         data: str | bytes | Mapping[str, Any] | None = None,
         proxy_url: str | None = None,
+        timeout: float | None = None,
     ) -> ApiCallResult:
         """``POST /api-call``: CPA calls ``url`` itself, replacing ``$TOKEN$`` in ``header``
         with the token of the credential ``auth_index``. The upstream status is in the result
-        (an upstream 401 is not an error of this client). May refresh the credential."""
+        (an upstream 401 is not an error of this client). May refresh the credential.
+
+        The deadline is ``timeout``, by default the client's timeout but at least
+        ``API_CALL_TIMEOUT`` (75 s): above CPA's own 60 s upstream timeout, so that a slow
+        upstream comes back as CPA's 502 rather than as a client timeout. Never retried."""
         body: dict[str, Any] = {"method": method.upper(), "url": url}
         if auth_index is not None:
             body["auth_index"] = auth_index
@@ -434,7 +442,11 @@ class ManagementClient(ConfigAPI):
             body["data"] = _data_text(data)
         if proxy_url is not None:
             body["proxy_url"] = proxy_url
-        envelope = self._model(ApiCallEnvelope, "POST", "/api-call", json_body=body)
+        seconds = timeout if timeout is not None else max(self._session.timeout, API_CALL_TIMEOUT)
+        reply = self._session.call(
+            "POST", "/api-call", json_body=body, expect=ApiCallEnvelope, timeout=seconds
+        )
+        envelope: ApiCallEnvelope = reply.body
         return ApiCallResult(
             status_code=envelope.status_code,
             headers=dict(envelope.header or {}),

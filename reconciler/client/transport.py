@@ -540,10 +540,13 @@ class Session:
         content_type: str | None = None,
         expect: Expect | type[BaseModel] = "json",
         retry: bool | None = None,
+        timeout: float | None = None,
     ) -> Reply:
         """Send an authenticated management request and return its successful answer.
 
         ``path`` is relative to ``/v0/management``. ``retry`` defaults to True for GET.
+        ``timeout`` replaces the session's deadline for this request (``api-call`` waits for
+        CPA's own 60 s upstream timeout).
         ``expect`` a model class: the body is that model, validated by pydantic's own JSON
         parser straight from the bytes, so that fields the model does not declare are skipped
         rather than built (``ApiError`` when the shape does not fit, as ``parse_model``).
@@ -551,9 +554,11 @@ class Session:
         endpoint = MANAGEMENT_PREFIX + path
         self._check_may_send(method, endpoint)
         request = self._build(method, endpoint, params, json_body, content, files, content_type)
+        if timeout is not None:
+            request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
         delays = self.retry_delays if (method == "GET" if retry is None else retry) else ()
         with self._gate(method, endpoint):
-            return self._send_with_retries(request, method, endpoint, expect, delays)
+            return self._send_with_retries(request, method, endpoint, expect, delays, timeout)
 
     def healthz(self) -> bool:
         """GET ``/healthz`` without a key; True on 200, False on any other answer or none."""
@@ -664,10 +669,11 @@ class Session:
         endpoint: str,
         expect: Expect | type[BaseModel],
         delays: Sequence[float],
+        timeout: float | None = None,
     ) -> Reply:
         for delay in (*delays, None):
             try:
-                return self._send_once(request, method, endpoint, expect)
+                return self._send_once(request, method, endpoint, expect, timeout)
             except (errors.ServerError, errors.UnreachableError) as err:
                 if delay is None or isinstance(err.__cause__, _NOT_RETRIED) or _is_tls(err):
                     raise
@@ -676,16 +682,23 @@ class Session:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(
-        self, request: httpx.Request, method: str, endpoint: str, expect: Expect | type[BaseModel]
+        self,
+        request: httpx.Request,
+        method: str,
+        endpoint: str,
+        expect: Expect | type[BaseModel],
+        timeout: float | None = None,
     ) -> Reply:
         started = time.monotonic()
         path = endpoint.removeprefix(MANAGEMENT_PREFIX)
+        limit = answer_limit(method, path)
+        seconds = self.timeout if timeout is None else timeout
         try:
-            response = self._exchange(request, method, endpoint, answer_limit(method, path))
+            response = self._exchange(request, method, endpoint, limit, seconds)
         except httpx.HTTPError as exc:
             what = describe_exception(exc)
             if isinstance(exc, httpx.TimeoutException):
-                what = f"no complete answer within the {self.timeout:g} s timeout ({what})"
+                what = f"no complete answer within the {seconds:g} s timeout ({what})"
             raise self._unreachable(method, endpoint, what) from exc
         log.debug(
             "%s %s -> %d (%.0f ms)",
@@ -702,7 +715,12 @@ class Session:
         raise self._refused(response, method, endpoint)
 
     def _exchange(
-        self, request: httpx.Request, method: str, endpoint: str, limit: int
+        self,
+        request: httpx.Request,
+        method: str,
+        endpoint: str,
+        limit: int,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send ``request`` and read its whole answer, within the deadline and the size limit.
 
@@ -710,7 +728,7 @@ class Session:
         ``limit`` is an ``ApiError`` naming the endpoint and the limit; an error answer is cut
         at ``ERROR_ANSWER_LIMIT`` (only its start is ever shown).
         """
-        _DEADLINE.at = time.monotonic() + self.timeout
+        _DEADLINE.at = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             try:
                 response = self._http.send(request, stream=True)
