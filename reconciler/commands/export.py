@@ -14,7 +14,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import errors
 from reconciler.commands import options
-from reconciler.core import secrets
+from reconciler.core import cpa_config_keys, secrets
 from reconciler.core.model import LiveAuthFile, Path
 from reconciler.desired import references
 from reconciler.pipeline import config_document, live, planning
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     doc = {
         "target": {"url": url, "management-key": "${env:CPA_MANAGEMENT_KEY}"},
         "config": _replace_secrets((), config, variables),
-        "config-policy": {"prune": False, "ignore": []},
+        "config-policy": _config_policy(config),
         "auth-files": {
             "prune": False,
             "protect": [],
@@ -64,6 +64,16 @@ def run(args: argparse.Namespace) -> int:
     for name, where in variables.items():
         print(f"  {name}  ({where})", file=sys.stderr)
     return 0
+
+
+def _config_policy(config: dict[str, Any]) -> dict[str, Any]:
+    """The live config's keys CPA v7.2.140 does not know (a newer CPA's, or a typo someone
+    made there) are allowed by name, so the exported file validates as it is."""
+    policy: dict[str, Any] = {"prune": False, "ignore": []}
+    unknown = cpa_config_keys.unknown_key_patterns(config)
+    if unknown:
+        policy["allow-unknown-keys"] = unknown
+    return policy
 
 
 def _write_output(path: str, text: str) -> None:

@@ -44,6 +44,14 @@ class ConfigPolicySpec(_Strict):
     ignore: tuple[str, ...] = Field(
         default=(), description="Dotted paths never compared and never written."
     )
+    allow_unknown_keys: tuple[str, ...] = Field(
+        default=(),
+        alias="allow-unknown-keys",
+        description="Config keys CPA v7.2.140 does not know that may be declared anyway (keys "
+        "of a newer CPA): names or globs, dotted paths for nested keys, list indexes left out "
+        "(e.g. new-key, routing.new-key, gemini-api-key.new-field, x-*). Their values are "
+        "not checked.",
+    )
 
 
 class AuthFileEntrySpec(_Strict):

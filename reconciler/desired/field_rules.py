@@ -14,6 +14,7 @@ header value, which may be a credential, only by its kind).
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
@@ -24,12 +25,14 @@ from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path
 from reconciler.errors import DesiredStateError
 
 __all__ = [
+    "KNOWN_FIELDS",
     "LEGACY_FIELD_NAMES",
     "RESERVED_FIELDS",
     "SECRET_TOKEN_FIELDS",
     "TOKEN_FIELDS",
     "TOKEN_FIELD_PATTERNS",
     "Place",
+    "field_name_hint",
     "normalise_fields",
 ]
 
@@ -362,3 +365,46 @@ _SECRET_TOKEN_SQUASHED = frozenset(k.replace("_", "") for k in SECRET_TOKEN_FIEL
 def _is_token_field(name: str) -> bool:
     lowered = name.lower()
     return lowered in TOKEN_FIELDS or _TOKEN_FIELD_PATTERN.match(lowered) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Names close to a known field: a warning, not an error (custom fields are allowed)
+
+KNOWN_FIELDS = (
+    "priority",
+    "weight",
+    "note",
+    "prefix",
+    "proxy_url",
+    "headers",
+    "excluded_models",
+    "model_aliases",
+    "websockets",
+    "request_retry",
+    "disable_cooling",
+    "fingerprint_profile",
+    "request_scoped_errors",
+    "tool_prefix_disabled",
+    "cloak_mode",
+    "timezone",
+    "refresh_interval_seconds",
+    "project_id",
+)
+"""Policy fields CPA v7.2.140 reads from an auth file (management-api.md sections 2.6, 5.1)."""
+
+
+def field_name_hint(key: str) -> str | None:
+    """For a declared field name CPA does not read but that is close to one it does
+    (``priorty``, ``proxy-urls``, ``Note``), the known name it probably meant; else None.
+    ``disabled`` is the entry's own key, so it is offered too."""
+    head = LEGACY_FIELD_NAMES.get(key, key).split(".", 1)[0]
+    if head in KNOWN_FIELDS or not head:
+        return None
+    candidates = [*KNOWN_FIELDS, "disabled"]
+    for spelling in (head, head.lower().replace("-", "_")):
+        if spelling in KNOWN_FIELDS:
+            return spelling
+        close = difflib.get_close_matches(spelling, candidates, n=1, cutoff=0.8)
+        if close and close[0] != head:
+            return close[0]
+    return None

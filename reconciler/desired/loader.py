@@ -26,7 +26,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler.core import names
+from reconciler.core import cpa_config_keys, names
 from reconciler.core.model import (
     AuthFileEntrySpec,
     AuthFilesPolicy,
@@ -36,7 +36,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import references
-from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, normalise_fields
+from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, field_name_hint, normalise_fields
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError, SourceError, UsageError
 from reconciler.gc_pause import gc_paused
@@ -76,6 +76,8 @@ class LoadedDesired:
     ``target_url`` and ``management_key`` are what the file says (resolved), before flags and
     environment variables: see ``resolve_target``. ``path`` is the file as given; ``base_dir``
     its directory (absolute), against which relative paths in the file were resolved.
+    ``warnings`` are ``file:line: message`` texts about likely mistakes that do not make the
+    file invalid (an auth-file field name close to one CPA reads).
     """
 
     state: DesiredState
@@ -83,21 +85,41 @@ class LoadedDesired:
     management_key: str | None
     path: Path
     base_dir: Path
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading
 
 
-def load_desired(path: str | os.PathLike[str], *, environ: Mapping[str, str]) -> LoadedDesired:
+def load_desired(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str],
+    warn: Callable[[str], None] | None = None,
+) -> LoadedDesired:
     """Read, resolve and validate the desired-state file at ``path``.
 
+    Each of ``LoadedDesired.warnings`` is passed to ``warn``; by default it is printed to
+    stderr as ``warning: ...``, once per process (a daemon loads the file every cycle).
     Raises ``DesiredStateError`` (``ReferenceError_`` for references) or ``SourceError``.
     """
     # A 10,000-entry file is some million new objects and no garbage: cyclic collections
     # while they are built walked them all again and again (~0.5 s of ~1.5 s).
     with gc_paused():
-        return _load(Path(path), environ)
+        loaded = _load(Path(path), environ)
+    for text in loaded.warnings:
+        (warn or _warn_once)(text)
+    return loaded
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"warning: {text}", file=sys.stderr)
 
 
 def _load(file: Path, environ: Mapping[str, str]) -> LoadedDesired:
@@ -113,6 +135,7 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedDesired:
     spec = _validate(resolution, document)
     _check_url(spec.target.url, ("target", "url"), document)
     config, secret_paths = _load_config(spec, resolution, document, base, environ)
+    _check_config_keys(spec, config, secret_paths, document, base)
     state = DesiredState(
         config=config,
         config_prune=spec.config_policy.prune,
@@ -131,6 +154,7 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedDesired:
         management_key=spec.target.management_key,
         path=file,
         base_dir=base.absolute,
+        warnings=_field_name_warnings(spec, document),
     )
 
 
@@ -388,6 +412,62 @@ def _config_path(path: YamlPath) -> ConfigPath:
     return tuple(part if isinstance(part, int) else str(part) for part in path)
 
 
+def _check_config_keys(
+    spec: DesiredFile,
+    config: Mapping[str, Any] | None,
+    referenced: frozenset[ConfigPath],
+    document: YamlDocument,
+    base: _Base,
+) -> None:
+    """Every declared config key is one CPA v7.2.140 knows, with a value of the type its
+    decoder reads (``core.cpa_config_keys``), else the file is refused here, naming each
+    file:line, before any request: a typo would be written into config.yaml and ignored, a
+    wrong type answered with a 400 at apply. A referenced value is shown as its reference."""
+    if config is None:
+        return
+    place: list[tuple[YamlDocument, YamlPath]] = []
+
+    def where() -> tuple[YamlDocument, YamlPath]:
+        """The document the config is written in, and where in it (read again for its
+        lines only when something is wrong, for a config-file)."""
+        if not place:
+            relative = spec.config_file
+            if relative is None:
+                place.append((document, ("config",)))
+            else:
+                place.append((read_yaml(base.file(relative), name=base.show(relative)), ()))
+        return place[0]
+
+    def written(path: ConfigPath) -> str:
+        doc, start = where()
+        value: Any = doc.data
+        for part in (*start, *path):
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+                value = value[part]
+            else:
+                value = None
+        return value if isinstance(value, str) else "a reference"
+
+    problems = cpa_config_keys.check_config(
+        config,
+        allow_unknown=spec.config_policy.allow_unknown_keys,
+        referenced=referenced,
+        written=written,
+    )
+    if not problems:
+        return
+    doc, start = where()
+    lines = sorted(
+        (doc.line_of((*start, *p.path)), f"{format_path((*start, *p.path))}: {p.message}")
+        for p in problems
+    )
+    first_line, first = lines[0]
+    rest = [f"{doc.name}:{line}: {message}" for line, message in lines[1:]]
+    raise DesiredStateError("\n".join([first, *rest]), path=doc.name, line=first_line)
+
+
 # ---------------------------------------------------------------------------------------------
 # auth-files
 
@@ -459,6 +539,25 @@ class _EntryPlace:
             path=self.document.name,
             line=self.line(*rest),
         )
+
+
+def _field_name_warnings(spec: DesiredFile, document: YamlDocument) -> tuple[str, ...]:
+    """``file:line: ...`` for each declared auth-file field whose name CPA does not read but
+    is close to one it does (``field_rules.field_name_hint``): a custom field is allowed, so
+    this only warns."""
+    found: list[str] = []
+    for index, entry in enumerate(spec.auth_files.files):
+        for key in entry.fields or {}:
+            hint = field_name_hint(key)
+            if hint is None:
+                continue
+            path = ("auth-files", "files", index, "fields", key)
+            meant = "the entry's own disabled key" if hint == "disabled" else f"'{hint}'"
+            found.append(
+                f"{document.name}:{document.line_of(path)}: {format_path(path)}: CPA reads no "
+                f"field '{key}'; did you mean {meant}? (a custom field is kept as written)"
+            )
+    return tuple(found)
 
 
 def _load_entry(
@@ -617,7 +716,34 @@ def desired_state_schema() -> dict[str, Any]:
     """The JSON Schema of the desired-state file, as published in SCHEMA_PATH."""
     schema = DesiredFile.model_json_schema(by_alias=True)
     schema.pop("title", None)
+    _add_config_schema(schema)
     return {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema}
+
+
+def _add_config_schema(schema: dict[str, Any]) -> None:
+    """``config`` typed as CPA v7.2.140 reads it (``core.cpa_config_keys``). Unknown keys are
+    marked (``additionalProperties: false``) only when ``config-policy.allow-unknown-keys`` is
+    empty or absent: a key it allows is valid, and an editor must not show a valid file as
+    wrong (JSON Schema cannot match the policy's globs, so with any pattern listed only the
+    known keys' types are checked)."""
+    defs = schema.setdefault("$defs", {})
+    for closed, name in ((False, "CpaConfig"), (True, "CpaConfigStrict")):
+        defs[name], shared = cpa_config_keys.json_schema(closed=closed)
+        defs.update(shared)
+    config = schema["properties"]["config"]
+    config["anyOf"] = [{"$ref": "#/$defs/CpaConfig"}, {"type": "null"}]
+    schema["if"] = {
+        "required": ["config-policy"],
+        "properties": {
+            "config-policy": {
+                "required": ["allow-unknown-keys"],
+                "properties": {"allow-unknown-keys": {"minItems": 1}},
+            }
+        },
+    }
+    schema["else"] = {
+        "properties": {"config": {"anyOf": [{"$ref": "#/$defs/CpaConfigStrict"}, {"type": "null"}]}}
+    }
 
 
 def render_schema() -> str:

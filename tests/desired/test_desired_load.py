@@ -110,8 +110,8 @@ def test_references_in_nested_strings_and_escapes(project: Project) -> None:
                 - api-key: "${env:CLIENT_KEY_1}-${env:CLIENT_KEY_2}"
               headers:
                 X-Template: "$${not-a-reference}"
-          payload:
-            note: "costs $5 and $${env:HOME} stays literal"
+          codex-header-defaults:
+            user-agent: "costs $5 and $${env:HOME} stays literal"
         """
     )
     config = loaded.state.config
@@ -123,7 +123,9 @@ def test_references_in_nested_strings_and_escapes(project: Project) -> None:
         {"api-key": f"{SECRETS['CLIENT_KEY_1']}-{SECRETS['CLIENT_KEY_2']}"},
     ]
     assert config["openai-compatibility"][0]["headers"] == {"X-Template": "${not-a-reference}"}
-    assert config["payload"] == {"note": "costs $5 and ${env:HOME} stays literal"}
+    assert config["codex-header-defaults"] == {
+        "user-agent": "costs $5 and ${env:HOME} stays literal"
+    }
     assert loaded.state.secret_paths == frozenset(
         {
             ("proxy-url",),
