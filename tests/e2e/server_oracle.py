@@ -20,7 +20,13 @@ from typing import Any
 import bcrypt
 from ruamel.yaml import YAML
 
-STRATEGY_ALIASES = {"rr": "round-robin", "ff": "fill-first", "fillfirst": "fill-first"}
+STRATEGY_ALIASES = {
+    "rr": "round-robin",
+    "roundrobin": "round-robin",
+    "wrr": "weighted-round-robin",
+    "ff": "fill-first",
+    "fillfirst": "fill-first",
+}
 LEGACY_FIELD = {"proxy_url": "proxy-url", "request_retry": "request-retry"}
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -33,8 +39,11 @@ def _seconds(text: str) -> float:
 
 def _same(path: str, want: Any, have: Any) -> bool:
     leaf = path.rsplit(".", 1)[-1]
-    if leaf == "strategy" and isinstance(want, str) and isinstance(have, str):
-        return STRATEGY_ALIASES.get(want, want) == STRATEGY_ALIASES.get(have, have)
+    if leaf == "strategy" and isinstance(want, str):
+        have = "round-robin" if have in (None, "") else have  # CPA's default strategy
+        return isinstance(have, str) and STRATEGY_ALIASES.get(want, want) == STRATEGY_ALIASES.get(
+            have, have
+        )
     if leaf in ("snapshot-interval", "stale-after") and isinstance(want, str):
         return isinstance(have, str) and _seconds(want) == _seconds(have)
     if leaf == "excluded-models" and isinstance(want, list):
