@@ -121,7 +121,6 @@ class Backup:
             for fd in reversed(fds):
                 os.close(fd)
 
-
     def _make_root(self, backups_fd: int) -> None:
         """A fresh folder for this backup: never one that is already there."""
         for _ in range(16):
