@@ -374,8 +374,17 @@ class ManagementClient(ConfigAPI):
             params.append(("is_webui", "true"))
         try:
             return self._model(OAuthStart, "GET", path, params=params, retry=False)
-        except (errors.NotFoundError, errors.UnsupportedError) as err:
-            if err.status != 404:
+        except (
+            errors.NotFoundError,
+            errors.UnsupportedError,
+            errors.ManagementDisabledError,
+        ) as err:
+            # v7.2.140 routes every /<name>-auth-url to its plugin handler, which answers a
+            # name no plugin serves with 404 and an empty body: the answer of a server whose
+            # management is off, except that this server has shown its version headers.
+            if err.status != 404 or (
+                isinstance(err, errors.ManagementDisabledError) and self.server_version is None
+            ):
                 raise
             raise errors.UnsupportedError(
                 f"{err.method} {err.endpoint}: 404: this server does not offer OAuth login for "

@@ -2,7 +2,9 @@
 
 Owns the out-of-process counterparts of the Python API, for the demo and the benchmark when
 the emulator runs as ``reconciler emulator``: the request log, fault injection, token refresh,
-unban, and a credential's run-time state (``POST /_emulator/auth-state``: disabled, failing
+unban, the OAuth logins (``POST /_emulator/oauth``: durations, the account a login returns,
+``offline``; ``GET /_emulator/oauth``: the sessions; ``POST /_emulator/oauth/approve``: approve
+or deny a device code), and a credential's run-time state (``POST /_emulator/auth-state``: disabled, failing
 with a ``status_message``, cooling down until ``next_retry_after``, request counts,
 ``last_refresh``; ``DELETE /_emulator/auth-state?name=`` makes it fresh again). These requests
 are never recorded in the request log.
@@ -12,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.emulator import auth_runtime
+from reconciler.emulator import auth_runtime, routes_oauth
 from reconciler.emulator.faults import Fault
 from reconciler.emulator.messages import BadJson, Request, Response, error, json_response, ok
+from reconciler.emulator.oauth import OAuthSettings, Session
 from reconciler.emulator.state import EmulatorState
 
 PREFIX = "/_emulator/"
@@ -47,6 +50,20 @@ def handle(state: EmulatorState, req: Request) -> Response:
             return error(404, "auth file not found")
         state.auths.set_runtime(record, None)
         return ok()
+    if route == ("POST", "/oauth"):
+        return _set_oauth(state, req)
+    if route == ("GET", "/oauth"):
+        routes_oauth.settle(state)
+        return json_response(200, [session_json(s) for s in state.oauth.sessions()])
+    if route == ("POST", "/oauth/approve"):
+        try:
+            body = req.json()
+        except BadJson:
+            return error(400, "invalid approval: not JSON")
+        if not isinstance(body, dict):
+            return error(400, "invalid approval: not an object")
+        status, answer = routes_oauth.approve_device(state, body)
+        return json_response(status, answer)
     if route == ("POST", "/unban"):
         state.access.unban()
         return ok()
@@ -106,3 +123,44 @@ def apply_auth_state(state: EmulatorState, name: str, body: dict[str, Any]) -> N
     last_refresh = auth_runtime.instant_ns(body.get("last_refresh"))
     runtime = auth_runtime.updated(record.runtime, body)
     state.auths.set_runtime(record, runtime, disabled=disabled, last_refresh_ns=last_refresh)
+
+
+def _set_oauth(state: EmulatorState, req: Request) -> Response:
+    try:
+        body = req.json()
+        set_oauth(state, body)
+    except (BadJson, AttributeError, TypeError, ValueError) as exc:
+        return error(400, f"invalid oauth settings: {exc}")
+    return ok()
+
+
+def set_oauth(state: EmulatorState, body: dict[str, Any]) -> None:
+    """Change the OAuth settings named in ``body`` (``OAuthSettings`` fields)."""
+    settings = state.oauth.settings
+    known = OAuthSettings.__dataclass_fields__
+    for key, value in body.items():
+        if key not in known:
+            raise ValueError(f"unknown setting {key!r}")
+        current = getattr(settings, key)
+        if isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+        elif isinstance(current, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a number of seconds, 0 or more")
+            value = type(current)(value)
+        elif not isinstance(value, str):
+            raise ValueError(f"{key} must be a string")
+        setattr(settings, key, value)
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    return {
+        "state": session.state,
+        "provider": session.provider.name,
+        "status": session.status,
+        "error": session.error,
+        "file": session.file_name,
+        "user_code": session.user_code,
+        "callback_pending": session.callback is not None,
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reconciler.emulator import control
+from reconciler.emulator import control, routes_oauth
 from reconciler.emulator.access import AccessControl
 from reconciler.emulator.auth_store import AuthStore
 from reconciler.emulator.config_store import ConfigStore
@@ -42,6 +42,7 @@ class Emulator:
 
     With ``tls_cert`` and ``tls_key`` (paths of PEM files) it serves HTTPS instead, the way
     CPA does with ``tls.enable: true``; ``url`` then starts with ``https://``.
+    ``upstream_timeout`` is how long ``/api-call`` waits for the upstream (CPA: 60 s).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Emulator:
         commit: str = COMMIT,
         build_date: str = BUILD_DATE,
         auth_cost: float = 0.0,
+        upstream_timeout: float = 60.0,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
     ) -> None:
@@ -81,6 +83,7 @@ class Emulator:
             log=RequestLog(),
             build=BuildInfo(version, commit, build_date),
             auth_cost=auth_cost,
+            upstream_timeout=upstream_timeout,
         )
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -256,6 +259,29 @@ class Emulator:
 
     def unban(self) -> None:
         self._state.access.unban()
+
+    # -- OAuth logins ----------------------------------------------------------------------
+
+    def set_oauth(self, **settings: Any) -> None:
+        """Change the OAuth login settings (``oauth.OAuthSettings``): ``session_ttl`` (1800 s),
+        ``finished_ttl`` (60 s), ``callback_timeout`` (300 s), ``take_delay`` (0.5 s),
+        ``device_expires_in`` (600 s), ``offline`` (device flows answer 500, code exchanges
+        fail, as on a server without internet), and the account the next login returns:
+        ``email``, ``plan``, ``account_id``. The control API's ``POST /_emulator/oauth``."""
+        control.set_oauth(self._state, settings)
+
+    def oauth_sessions(self) -> list[dict[str, Any]]:
+        """The login sessions the server holds (``GET /_emulator/oauth``)."""
+        routes_oauth.settle(self._state)
+        return [control.session_json(s) for s in self._state.oauth.sessions()]
+
+    def approve_device_login(self, **approval: Any) -> dict[str, Any]:
+        """Approve a device code as the person would (``user_code`` or ``state``; ``email``,
+        ``plan``; ``deny=True`` refuses it). The control API's ``POST /_emulator/oauth/approve``."""
+        status, answer = routes_oauth.approve_device(self._state, approval)
+        if status != 200:
+            raise KeyError(answer["error"])
+        return answer
 
 
 def _temporary_dir() -> Path:

@@ -75,8 +75,11 @@ def _management(state: EmulatorState, req: Request) -> tuple[Response, bool]:
         return empty(404), False
     route = (req.method, req.path[len(MANAGEMENT_PREFIX) :])
     handler = ROUTES.get(route)
+    if handler is None and req.method == "GET" and routes_oauth.PLUGIN_AUTH_URL.fullmatch(route[1]):
+        handler = routes_oauth.plugin_auth_url  # CPA's /:provider-auth-url catch-all
     if handler is None:
         return page_not_found(), False
+    routes_oauth.settle(state)  # what CPA's login goroutines did meanwhile (files they wrote)
     key = provided_key(req.headers)
     if route in _KEYLESS:
         return handler(state, req), state.access.would_accept(key, secret)

@@ -122,7 +122,7 @@ def test_cors_preflight_head_and_unknown_routes(emulator: Emulator) -> None:
         assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "15")
         banner = http.get("/").json()
         assert banner["message"] == "CLI Proxy API Server" and banner["endpoints"]
-        for path in ("/v0/management/gemini-cli-auth-url", "/nope"):
+        for path in ("/v0/management/no-such-route", "/nope"):
             answer = http.get(path, headers=AUTH)
             assert (answer.status_code, answer.text) == (404, "404 page not found")
             assert answer.headers["content-type"] == "text/plain"
