@@ -1,0 +1,375 @@
+"""Loading a fleet file: ``targets:`` (several CPA servers) instead of ``target:``.
+
+A fleet file is the single-target file with four additions: ``targets`` (name -> url,
+management-key, weight, drain, and per-target prune/protect/max-deletions), ``target-config``
+(per-target config deep-merged over ``config``: mappings merge, anything else, lists included,
+replaces), ``auth-files.placement`` (``pinned``, the default: every file names its ``target``;
+``spread``: files without a ``target`` are spread by rendezvous hashing) and a per-file
+``target`` pin. It is parsed with the loader's machinery (YAML with lines, references, the
+auth-file entry rules) into a ``core.fleet.FleetDesired``; every error names file:line.
+
+``load_any`` is the entry of the commands that take either kind: a file with a top-level
+``targets:`` line is loaded here, any other by ``loader.load_desired`` (a single-target file is
+never parsed twice, and never changes behaviour).
+
+Not (yet) in a fleet file: ``config-file``, ``${management-key}``, and the check of config keys
+against CPA's list (the single-target loader's ``config`` check).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.core import fleet
+from reconciler.core.model import (
+    AuthFileEntrySpec,
+    AuthFilesPolicy,
+    AuthFilesSpec,
+    ConfigPolicySpec,
+    DesiredFile,
+    DesiredState,
+)
+from reconciler.desired import loader, references
+from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
+from reconciler.errors import DesiredStateError
+from reconciler.gc_pause import gc_paused
+from reconciler.local_files import DOCUMENT_LIMIT, read_text_bounded
+
+__all__ = ["FleetFile", "LoadedFleet", "TargetEndpoint", "extend_schema", "load_any", "load_fleet"]
+
+TARGET_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+# A top-level ``targets:`` key in block style (the way every example writes it).
+_FLEET_LINE = re.compile(r"^(?:targets|\"targets\"|'targets')[ \t]*:", re.MULTILINE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FleetTargetSpec(_Strict):
+    """One CPA server of the fleet. Its name (the key) is its stable id."""
+
+    url: str = Field(description="CPA origin, e.g. https://cpa-eu-1.example.com")
+    management_key: str = Field(
+        alias="management-key",
+        description="This server's management key: ${env:NAME} or ${file:PATH}, never a literal.",
+    )
+    weight: float = Field(
+        default=1.0, gt=0, description="Its share of spread files, relative to the others."
+    )
+    drain: bool = Field(
+        default=False,
+        description="Retire it: nothing is placed here and every managed credential on it is "
+        "moved to the others (apply --allow-moves). Remove it from targets once it holds none.",
+    )
+    prune: bool | None = Field(default=None, description="auth-files.prune for this server.")
+    protect: tuple[str, ...] | None = Field(
+        default=None, description="auth-files.protect for this server."
+    )
+    max_deletions: int | None = Field(
+        default=None,
+        ge=0,
+        alias="max-deletions",
+        description="auth-files.max-deletions for this server (moves out of it count).",
+    )
+
+
+class FleetAuthFileEntrySpec(AuthFileEntrySpec):
+    """An auth file of the fleet: ``target`` pins it to one server."""
+
+    target: str | None = Field(
+        default=None, description="The target this file lives on (a pin; never moved by spread)."
+    )
+
+
+class FleetAuthFilesSpec(AuthFilesSpec):
+    placement: Literal["spread", "pinned"] = Field(
+        default="pinned",
+        description="pinned: every file names its target; spread: files without one are "
+        "placed by rendezvous hashing over the targets (weighted, stable).",
+    )
+    files: tuple[FleetAuthFileEntrySpec, ...] = ()
+
+
+class FleetFile(_Strict):
+    """A fleet desired-state file (``targets:`` instead of ``target:``)."""
+
+    targets: dict[str, FleetTargetSpec]
+    config: dict[str, Any] | None = None
+    config_policy: ConfigPolicySpec = Field(default=ConfigPolicySpec(), alias="config-policy")
+    target_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        alias="target-config",
+        description="Per-target config, deep-merged over config (a list replaces).",
+    )
+    auth_files: FleetAuthFilesSpec = Field(default=FleetAuthFilesSpec(), alias="auth-files")
+
+
+@dataclass(frozen=True)
+class TargetEndpoint:
+    """Where one target is and its key (resolved: a secret, never shown)."""
+
+    name: str
+    url: str
+    management_key: str = ""
+
+    def __repr__(self) -> str:
+        return f"TargetEndpoint(name={self.name!r}, url={self.url!r})"
+
+
+@dataclass(frozen=True)
+class LoadedFleet:
+    fleet: fleet.FleetDesired
+    endpoints: Mapping[str, TargetEndpoint]
+    path: Path
+    base_dir: Path
+
+
+def is_fleet_text(text: str) -> bool:
+    return _FLEET_LINE.search(text) is not None
+
+
+def load_any(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str],
+    warn: Callable[[str], None] | None = None,
+) -> loader.LoadedDesired | LoadedFleet:
+    """A fleet file (a top-level ``targets:`` line) loaded here, any other by the loader."""
+    try:
+        text = read_text_bounded(Path(path), DOCUMENT_LIMIT)
+    except (OSError, UnicodeDecodeError):
+        text = ""  # the loader reports it, as for any single-target file
+    if not is_fleet_text(text):
+        return loader.load_desired(path, environ=environ, warn=warn)
+    return load_fleet(path, environ=environ)
+
+
+def load_fleet(path: str | os.PathLike[str], *, environ: Mapping[str, str]) -> LoadedFleet:
+    with gc_paused():
+        return _load(Path(path), environ)
+
+
+def _error(document: YamlDocument, path: YamlPath, message: str) -> DesiredStateError:
+    return DesiredStateError(
+        f"{format_path(path)}: {message}", path=document.name, line=document.line_of(path)
+    )
+
+
+def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
+    document = read_yaml(file)
+    loader._check_top_level(document)
+    loader._check_keys_are_strings(document.data, (), document)
+    data: dict[str, Any] = document.data
+    if "target" in data:
+        raise _error(
+            document,
+            ("target",),
+            "target and targets are both set; a fleet file names its servers under targets only",
+        )
+    if "config-file" in data:
+        raise _error(
+            document, ("config-file",), "config-file is not supported in a fleet file; use config"
+        )
+    base = loader._Base(shown=file.parent, absolute=Path(os.path.abspath(file)).parent)
+    resolution = references.resolve(
+        data, environ=environ, read_file=base.read_text, document=document
+    )
+    _check_literal_places(resolution, document)
+    try:
+        spec = FleetFile.model_validate(resolution.data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise loader._validation_error(exc, resolution, document) from None
+    targets = _targets(spec, document)
+    _check_target_config(spec, document)
+    files = loader._load_auth_files(cast(DesiredFile, spec), resolution, document, base)
+    pins = _pins(spec, targets, document)
+    config_secret = frozenset(
+        loader._config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",)
+    )
+    states: dict[str, DesiredState] = {}
+    for name, tspec in spec.targets.items():
+        override = spec.target_config.get(name)
+        secret = config_secret | frozenset(
+            loader._config_path(p[2:])
+            for p in resolution.sources
+            if p[:2] == ("target-config", name)
+        )
+        config = spec.config
+        if override is not None:
+            config = deep_merge(spec.config or {}, override)
+        policy = spec.auth_files
+        states[name] = DesiredState(
+            config=config,
+            config_prune=spec.config_policy.prune,
+            config_ignore=spec.config_policy.ignore,
+            secret_paths=secret if config is not None else frozenset(),
+            auth_policy=AuthFilesPolicy(
+                prune=policy.prune if tspec.prune is None else tspec.prune,
+                protect=policy.protect if tspec.protect is None else tspec.protect,
+                max_deletions=(
+                    policy.max_deletions if tspec.max_deletions is None else tspec.max_deletions
+                ),
+            ),
+        )
+    desired = fleet.FleetDesired(
+        targets=targets,
+        states=states,
+        files=files,
+        pins=pins,
+        placement=spec.auth_files.placement,
+    )
+    endpoints = {
+        name: TargetEndpoint(name, t.url, t.management_key) for name, t in spec.targets.items()
+    }
+    return LoadedFleet(desired, endpoints, file, base.absolute)
+
+
+_LITERAL_PLACES: tuple[tuple[YamlPath, str], ...] = (
+    (("targets",), "a target's url is shown in every plan and error; write it literally"),
+    (("auth-files", "protect"), "protect patterns are shown in plans; write them literally"),
+    (("config-policy", "ignore"), "ignore paths are shown in plans; write them literally"),
+)
+
+
+def _check_literal_places(resolution: references.Resolution, document: YamlDocument) -> None:
+    for path in sorted(resolution.sources, key=document.line_of):
+        is_key = len(path) == 3 and path[0] == "targets" and path[2] == "management-key"
+        if path[:1] == ("targets",) and (is_key or len(path) != 3):
+            continue
+        pinned = len(path) == 4 and path[:2] == ("auth-files", "files") and path[3] == "target"
+        for place, why in _LITERAL_PLACES:
+            if path[: len(place)] == place or pinned:
+                why = "a pin is shown in every plan; write it literally" if pinned else why
+                raise _error(
+                    document,
+                    path,
+                    f"{resolution.sources[path]!r} is a reference, which is not allowed here: {why}",
+                )
+    if resolution.key_paths:
+        path = min(resolution.key_paths, key=document.line_of)
+        raise _error(document, path, "${management-key} is not supported in a fleet file")
+
+
+def _targets(spec: FleetFile, document: YamlDocument) -> tuple[fleet.FleetTarget, ...]:
+    if not spec.targets:
+        raise _error(document, ("targets",), "names no target; list at least one server")
+    seen: dict[str, str] = {}
+    out: list[fleet.FleetTarget] = []
+    for name, t in spec.targets.items():
+        if not TARGET_NAME.match(name):
+            raise _error(
+                document,
+                ("targets", name),
+                f"{name!r} is not a valid target name (letters, digits, '.', '_', '-'; at "
+                "most 63; it names the target in plans, events and metrics)",
+            )
+        if not t.url.lower().startswith(("http://", "https://")):
+            raise _error(document, ("targets", name, "url"), "expected an http:// or https:// URL")
+        url = t.url.strip().rstrip("/").lower()
+        if url in seen:
+            raise _error(
+                document,
+                ("targets", name, "url"),
+                f"the same server as target {seen[url]}: one server is one target",
+            )
+        seen[url] = name
+        out.append(fleet.FleetTarget(name, t.weight, t.drain))
+    return tuple(out)
+
+
+def _check_target_config(spec: FleetFile, document: YamlDocument) -> None:
+    for name in spec.target_config:
+        if name not in spec.targets:
+            raise _error(
+                document,
+                ("target-config", name),
+                f"unknown target {name!r} (targets: {', '.join(spec.targets)})",
+            )
+
+
+def _pins(
+    spec: FleetFile, targets: tuple[fleet.FleetTarget, ...], document: YamlDocument
+) -> dict[str, str]:
+    by_name = {t.name: t for t in targets}
+    pins: dict[str, str] = {}
+    for index, entry in enumerate(spec.auth_files.files):
+        at: YamlPath = ("auth-files", "files", index)
+        if entry.target is None:
+            if spec.auth_files.placement == fleet.PINNED:
+                raise _error(
+                    document,
+                    (*at, "name"),
+                    "has no target, and auth-files.placement is pinned (the default): add "
+                    "`target: NAME`, or set auth-files.placement: spread",
+                )
+            continue
+        pin = by_name.get(entry.target)
+        if pin is None:
+            raise _error(
+                document,
+                (*at, "target"),
+                f"unknown target {entry.target!r} (targets: {', '.join(by_name)})",
+            )
+        if pin.drain:
+            raise _error(
+                document,
+                (*at, "target"),
+                f"target {entry.target} drains; pin the file to another target",
+            )
+        pins[entry.name] = entry.target
+    unpinned = [e for e in spec.auth_files.files if e.target is None]
+    if unpinned and not any(t.eligible for t in targets):
+        raise _error(
+            document,
+            ("targets",),
+            "every target drains, so the spread files have nowhere to go",
+        )
+    return pins
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: mappings merge key by key, anything else (a list too)
+    replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        have = out.get(key)
+        if isinstance(have, Mapping) and isinstance(value, Mapping):
+            out[key] = deep_merge(have, value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Schema
+
+
+def extend_schema(schema: dict[str, Any]) -> None:
+    """Make the published schema accept a fleet file too: ``targets``, ``target-config``,
+    ``auth-files.placement`` and a file's ``target`` (``target`` and ``targets`` exclude each
+    other)."""
+    fleet_schema = FleetFile.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    for name, value in fleet_schema.get("$defs", {}).items():
+        if name.startswith(("Fleet", "ConfigPolicy")):
+            defs.setdefault(name, value)
+    props = schema.setdefault("properties", {})
+    props["targets"] = fleet_schema["properties"]["targets"]
+    props["target-config"] = fleet_schema["properties"]["target-config"]
+    schema["not"] = {"required": ["target", "targets"]}
+    auth = defs.get("AuthFilesSpec")
+    if auth is not None:
+        auth["properties"]["placement"] = defs["FleetAuthFilesSpec"]["properties"]["placement"]
+    entry = defs.get("AuthFileEntrySpec")
+    if entry is not None:
+        entry["properties"]["target"] = defs["FleetAuthFileEntrySpec"]["properties"]["target"]
+    for name in ("FleetAuthFilesSpec", "FleetAuthFileEntrySpec"):
+        defs.pop(name, None)
