@@ -70,7 +70,7 @@ def api_call(state: EmulatorState, req: Request) -> Response:
         return error(502, "request failed")
     data = body.get("data") or None
     try:
-        with httpx.Client(timeout=UPSTREAM_TIMEOUT, trust_env=False) as client:
+        with httpx.Client(timeout=state.upstream_timeout, trust_env=False) as client:
             answer = client.request(method, url, headers=headers, content=data)
     except httpx.HTTPError:
         return error(502, "request failed")

@@ -47,3 +47,5 @@ class EmulatorState:
     log: RequestLog
     build: BuildInfo
     auth_cost: float = 0.0
+    #: how long ``/api-call`` waits for the upstream (CPA: 60 s; tests shorten it)
+    upstream_timeout: float = 60.0
