@@ -27,6 +27,7 @@ from reconciler import __version__, errors
 COMMANDS: dict[str, str] = {
     "validate": "check a desired-state file offline (no request is sent)",
     "plan": "show what apply would change on the live CPA (read-only)",
+    "status": "show which credentials on the live CPA work and, with --quota, how much quota they have",
     "apply": "apply the changes that plan shows (asks first on a terminal)",
     "export": "write a desired-state file for a live CPA (secrets replaced by ${env:...})",
     "restore": "put back the config and auth files saved in a backup",

@@ -25,6 +25,7 @@ PACKAGES = (
     "emulator",
     "output",
     "pipeline",
+    "quota",
     "statedir",
 )
 
