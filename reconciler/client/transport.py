@@ -742,7 +742,10 @@ class Session:
                 response.close()
         finally:
             _DEADLINE.at = None
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _RAW]
+        # raw bytes: a header holding UTF-8 (CPA echoes a file name) must not be re-encoded
+        headers = [
+            (k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _RAW
+        ]
         return httpx.Response(
             response.status_code,
             headers=headers,
