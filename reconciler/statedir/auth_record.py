@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import errors
+from reconciler.statedir.private import ensure_state_dir
 
 RECORD = "auth-record.json"
 LOCK = "auth-record.lock"
@@ -316,7 +317,14 @@ class AuthRecord:
 
     def _take_lock(self) -> int | None:
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ensure_state_dir(self.state_dir)  # 0700, its .gitignore, never through a link
+        except errors.UsageError as exc:
+            self._warn_once(
+                f"{exc}; the record of failed authentications is not kept, so only this run's "
+                "own stop at the first refusal protects against an IP ban. Pass --state-dir DIR"
+            )
+            return None
+        try:
             fd = os.open(
                 self.state_dir / LOCK,
                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,

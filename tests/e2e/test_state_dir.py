@@ -288,3 +288,33 @@ def test_a_patch_at_a_secret_bearing_path_is_backed_up_first(
     assert json.loads((backup.root / "auth-files" / "a.json").read_bytes()) == saved
     manifest = json.loads((backup.root / "manifest.json").read_text())
     assert manifest["items"][0]["reason"] == "patched"
+
+
+@pytest.mark.parametrize("argv", [("plan",), ("export",)])
+def test_a_read_only_command_makes_the_state_dir_ignore_itself_too(
+    project: Project,
+    target_env: Emulator,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+) -> None:
+    """plan and export keep the record of failed logins there: the folder they make is private
+    and ignores itself as apply's does, and a link planted in its place is not followed."""
+    project.write(desired_doc())
+    monkeypatch.chdir(project.root)
+    args = [*argv, str(project.desired)] if argv == ("plan",) else [*argv, "-o", "out.yaml"]
+    assert cli(*args).code == 0
+    assert (project.state_dir / ".gitignore").read_text() == "*\n"
+    assert oct(project.state_dir.stat().st_mode)[-3:] == "700"
+
+
+def test_plan_does_not_follow_a_planted_state_dir_link(
+    project: Project, target_env: Emulator, cli: Cli, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project.write(desired_doc())
+    project.state_dir.symlink_to(elsewhere)
+    result = cli("plan", project.desired)
+    assert "symbolic link" in result.err
+    assert list(elsewhere.iterdir()) == [], "nothing written through the link"
