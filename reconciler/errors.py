@@ -67,7 +67,21 @@ class DesiredStateError(ReconcilerError):
 
 
 class ReferenceError_(DesiredStateError):
-    """A ``${env:NAME}`` or ``${file:PATH}`` reference that cannot be resolved."""
+    """``${env:NAME}`` / ``${file:PATH}`` references that cannot be resolved (all of them, one
+    a line). ``unset_env`` names the unset variables, ``missing_files`` the files as written."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        unset_env: tuple[str, ...] = (),
+        missing_files: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, path=path, line=line)
+        self.unset_env = unset_env
+        self.missing_files = missing_files
 
 
 class SourceError(ReconcilerError):

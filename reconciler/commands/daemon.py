@@ -1,8 +1,9 @@
 """``reconciler daemon DESIRED``: watch the live CPA for drift, report it, optionally heal it.
 
 Parses the flags into a ``daemon.DaemonConfig``, turns SIGTERM/SIGINT into the stop flag and
-runs ``daemon.run``. Exits 0 after a signal; 1 when a flag cannot be honoured (before anything
-is started). If the cycle in flight does not finish within ``--shutdown-timeout`` the process
+runs ``daemon.run``. Exits 0 after a signal; 1 when a flag cannot be honoured or the desired
+state references an environment variable that is not set (before anything is started). If the
+cycle in flight does not finish within ``--shutdown-timeout`` the process
 exits anyway (its HTTP requests are abandoned; an apply cut short is converged by the next run).
 """
 
@@ -16,9 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from reconciler import errors
 from reconciler.commands import options
 from reconciler.daemon import service as daemon
 from reconciler.daemon import webhook
+from reconciler.desired.loader import key_given_outside
 from reconciler.pipeline import planning
 
 WEBHOOK_URL_ENV = "RECONCILER_WEBHOOK_URL"
@@ -166,8 +169,42 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
     )
 
 
+def check_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Refuse to start (exit 1) when the desired state references environment variables that
+    are not set, listing all of them: a process's environment cannot change while it runs,
+    so every cycle would fail the same way until a restart. ``target.management-key`` counts
+    only when no key is given by flag or environment.
+
+    Anything else that is wrong (a broken file, a missing ``${file:}``, a missing key file) is
+    left to the cycles, which report it and pick up the fix: git may bring the file, a mounted
+    secret may appear after the start (a Kubernetes Secret, a Vault agent)."""
+    unset: tuple[str, ...] = ()
+    try:
+        loaded = planning.load(args.desired, environ)
+        try:
+            outside = key_given_outside(
+                key_file=args.management_key_file, key_arg=args.management_key, environ=environ
+            )
+        except errors.UsageError:
+            return  # the key file is missing or unreadable: the cycles report it
+        if outside is None:
+            loaded.management_key  # noqa: B018 (resolves target.management-key)
+    except errors.ReferenceError_ as exc:
+        unset, detail = exc.unset_env, str(exc)
+    except errors.ReconcilerError:
+        return
+    if unset:
+        raise errors.ReferenceError_(
+            f"{args.desired} references {len(unset)} environment variable(s) that are not set: "
+            f"{', '.join(unset)}. A daemon's environment cannot change while it runs: set "
+            f"them and start it again.\n{detail}",
+            unset_env=unset,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from(args, os.environ)
+    check_environment(args, os.environ)
     stop = daemon.StopFlag()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler import errors
-from reconciler.desired.loader import read_key_file
+from reconciler.desired.loader import key_given_outside
 from reconciler.pipeline import planning
 from reconciler.pipeline.planning import TargetOptions
 
@@ -151,12 +151,12 @@ def key_without_desired_file(args: argparse.Namespace) -> str:
             "use CPA_MANAGEMENT_KEY or --management-key-file",
             file=sys.stderr,
         )
-        return str(args.management_key)
-    if args.management_key_file:
-        return read_key_file(args.management_key_file)
-    key = os.environ.get("CPA_MANAGEMENT_KEY")
+    key = key_given_outside(
+        key_file=args.management_key_file, key_arg=args.management_key, environ=os.environ
+    )
     if not key:
         raise errors.UsageError(
-            "no management key: set CPA_MANAGEMENT_KEY or --management-key-file"
+            "no management key: set CPA_MANAGEMENT_KEY, CPA_MANAGEMENT_KEY_FILE or "
+            "--management-key-file"
         )
     return key

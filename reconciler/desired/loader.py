@@ -13,12 +13,13 @@ reference are shown as the reference, and auth-file contents are never shown at 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -38,7 +39,7 @@ from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import references
 from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, field_name_hint, normalise_fields
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
-from reconciler.errors import DesiredStateError, SourceError, UsageError
+from reconciler.errors import DesiredStateError, ReferenceError_, SourceError, UsageError
 from reconciler.gc_pause import gc_paused
 from reconciler.local_files import (
     SECRET_LIMIT,
@@ -49,11 +50,13 @@ from reconciler.local_files import (
 
 __all__ = [
     "ENV_KEY",
+    "ENV_KEY_FILE",
     "ENV_URL",
     "LEGACY_FIELD_NAMES",
     "SCHEMA_PATH",
     "LoadedDesired",
     "desired_state_schema",
+    "key_given_outside",
     "load_desired",
     "read_key_file",
     "render_schema",
@@ -63,6 +66,13 @@ __all__ = [
 
 ENV_URL = "CPA_URL"
 ENV_KEY = "CPA_MANAGEMENT_KEY"
+ENV_KEY_FILE = "CPA_MANAGEMENT_KEY_FILE"
+
+_KEY_PATH: YamlPath = ("target", "management-key")
+# Where ${management-key} may stand: the secret-key CPA checks the management key against
+# (in config:, and in a config-file). Anywhere else it would send the key to CPA as some other
+# value (an api-key clients use, a header), which is never what was meant.
+_KEY_REFERENCE_PLACE: ConfigPath = ("remote-management", "secret-key")
 
 SCHEMA_PATH = Path(__file__).parent.parent / "schema" / "desired-state.schema.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -73,19 +83,44 @@ SCHEMA_TITLE = "cpa-reconciler desired state"
 class LoadedDesired:
     """A loaded desired-state file.
 
-    ``target_url`` and ``management_key`` are what the file says (resolved), before flags and
-    environment variables: see ``resolve_target``. ``path`` is the file as given; ``base_dir``
-    its directory (absolute), against which relative paths in the file were resolved.
+    ``target_url`` is what the file says, before flags and environment variables: see
+    ``resolve_target``. ``management_key`` resolves ``target.management-key`` when asked
+    (``key_reference`` is it as written): a key given by flag or environment wins without it,
+    so its variable need not be set then. ``path`` is the file as given; ``base_dir`` its
+    directory (absolute), against which relative paths in the file were resolved.
+    ``key_paths`` are the config paths written as ``${management-key}``: the state holds the
+    reference text there until ``with_management_key`` binds the key in use.
     ``warnings`` are ``file:line: message`` texts about likely mistakes that do not make the
     file invalid (an auth-file field name close to one CPA reads).
     """
 
     state: DesiredState
     target_url: str | None
-    management_key: str | None
+    key_reference: str | None
     path: Path
     base_dir: Path
     warnings: tuple[str, ...] = ()
+    key_paths: frozenset[ConfigPath] = frozenset()
+    resolve_key: Callable[[], str | None] = field(default=lambda: None, repr=False, compare=False)
+
+    @property
+    def management_key(self) -> str | None:
+        """``target.management-key`` resolved now (``ReferenceError_`` when it cannot be)."""
+        return self.resolve_key()
+
+    def with_management_key(self, key: str) -> LoadedDesired:
+        """This desired state with ``${management-key}`` bound to ``key`` (the key the
+        reconciler authenticates with, or the next one when rotating)."""
+        if not self.key_paths or self.state.config is None:
+            return self
+        config = copy.deepcopy(dict(self.state.config))
+        for path in self.key_paths:
+            parent: Any = config
+            for part in path[:-1]:
+                parent = parent[part]
+            template = parent[path[-1]]
+            parent[path[-1]] = template.replace(references.MANAGEMENT_KEY, key)
+        return replace(self, state=replace(self.state, config=config))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,17 +132,26 @@ def load_desired(
     *,
     environ: Mapping[str, str],
     warn: Callable[[str], None] | None = None,
+    resolve_references: bool = True,
+    resolve_key: bool = False,
 ) -> LoadedDesired:
     """Read, resolve and validate the desired-state file at ``path``.
 
     Each of ``LoadedDesired.warnings`` is passed to ``warn``; by default it is printed to
     stderr as ``warning: ...``, once per process (a daemon loads the file every cycle).
-    Raises ``DesiredStateError`` (``ReferenceError_`` for references) or ``SourceError``.
+    Raises ``DesiredStateError`` (``ReferenceError_`` for references, listing every one that
+    cannot be resolved) or ``SourceError``.
+
+    ``resolve_references=False`` checks structure and types only: no ``${env:}`` or
+    ``${file:}`` is read (each stands for itself, a string) and no auth-file ``source`` is
+    read. ``resolve_key``: resolve ``target.management-key`` now, its problems reported with
+    the others (``validate`` when no key is given outside the file); else it is resolved only
+    when ``management_key`` is asked for.
     """
     # A 10,000-entry file is some million new objects and no garbage: cyclic collections
     # while they are built walked them all again and again (~0.5 s of ~1.5 s).
     with gc_paused():
-        loaded = _load(Path(path), environ)
+        loaded = _load(Path(path), environ, resolve_references, resolve_key)
     for text in loaded.warnings:
         (warn or _warn_once)(text)
     return loaded
@@ -122,40 +166,140 @@ def _warn_once(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
 
-def _load(file: Path, environ: Mapping[str, str]) -> LoadedDesired:
+def _load(
+    file: Path, environ: Mapping[str, str], resolve_references: bool, resolve_key: bool
+) -> LoadedDesired:
     document = read_yaml(file)
     _check_top_level(document)
     _check_keys_are_strings(document.data, (), document)
     # abspath, not resolve(): a symlinked desired file keeps its own directory as the base.
     base = _Base(shown=file.parent, absolute=Path(os.path.abspath(file)).parent)
-    resolution = references.resolve(
-        document.data, environ=environ, read_file=base.read_text, document=document
+    modes = _Modes(environ, resolve_references)
+    resolution = modes.resolve(
+        document.data,
+        base=base,
+        document=document,
+        defer=frozenset() if resolve_key else frozenset({_KEY_PATH}),
     )
-    _check_literal_places(resolution, document)
-    spec = _validate(resolution, document)
-    _check_url(spec.target.url, ("target", "url"), document)
-    config, secret_paths = _load_config(spec, resolution, document, base, environ)
+    try:
+        _check_key_places(resolution.key_paths, ("config",), document)
+        _check_literal_places(resolution, document)
+        spec = _validate(resolution, document)
+        _check_url(spec.target.url, ("target", "url"), document)
+        config, secret_paths, key_paths = _load_config(spec, resolution, document, base, modes)
+    except DesiredStateError as exc:
+        if modes.unresolved:  # what is unset first; a later error may come from it
+            raise references.unresolved_error(modes.unresolved) from exc
+        raise
+    if modes.unresolved:
+        raise references.unresolved_error(modes.unresolved)
     _check_config_keys(spec, config, secret_paths, document, base)
     state = DesiredState(
         config=config,
         config_prune=spec.config_policy.prune,
         config_ignore=spec.config_policy.ignore,
         secret_paths=secret_paths,
-        auth_files=_load_auth_files(spec, resolution, document, base),
+        auth_files=_load_auth_files(spec, resolution, document, base, resolve_references),
         auth_policy=AuthFilesPolicy(
             prune=spec.auth_files.prune,
             protect=spec.auth_files.protect,
             max_deletions=spec.auth_files.max_deletions,
         ),
     )
+    key_reference = resolution.sources.get(_KEY_PATH)
+    key_value = spec.target.management_key
+    if key_reference is None or resolve_key or not resolve_references:
+
+        def resolve_key_now() -> str | None:
+            return key_value
+
+    else:
+
+        def resolve_key_now() -> str | None:
+            """target.management-key resolved when it is needed, not before."""
+            return str(
+                references.resolve(
+                    key_reference,
+                    environ=environ,
+                    read_file=base.read_text,
+                    document=document,
+                    start=_KEY_PATH,
+                ).data
+            )
+
     return LoadedDesired(
         state=state,
         target_url=spec.target.url,
-        management_key=spec.target.management_key,
+        key_reference=key_reference,
         path=file,
         base_dir=base.absolute,
         warnings=_field_name_warnings(spec, document),
+        key_paths=key_paths,
+        resolve_key=resolve_key_now,
     )
+
+
+@dataclass
+class _Modes:
+    """How references are resolved in one load, and what could not be resolved so far."""
+
+    environ: Mapping[str, str]
+    resolve_references: bool
+    unresolved: list[references.Unresolved] = field(default_factory=list)
+
+    def resolve(
+        self,
+        data: Any,
+        *,
+        base: _Base,
+        document: YamlDocument,
+        defer: frozenset[YamlPath] = frozenset(),
+    ) -> references.Resolution:
+        resolution = references.resolve(
+            data,
+            environ=self.environ,
+            read_file=base.read_text,
+            document=document,
+            placeholders=not self.resolve_references,
+            defer=defer,
+            collect=True,
+        )
+        self.unresolved.extend(resolution.unresolved)
+        return resolution
+
+
+def _check_key_places(
+    key_paths: frozenset[YamlPath], config_start: YamlPath, document: YamlDocument
+) -> None:
+    """``${management-key}`` stands only at remote-management.secret-key (``config_start`` is
+    where the config is in ``document``), as the whole value."""
+    for path in sorted(key_paths, key=document.line_of):
+        if path != (*config_start, *_KEY_REFERENCE_PLACE):
+            where = (
+                "config.remote-management.secret-key"
+                if config_start
+                else ("remote-management.secret-key")
+            )
+            raise ReferenceError_(
+                f"{format_path(path)}: {references.MANAGEMENT_KEY} is the management key the "
+                f"reconciler authenticates with; it is allowed only at {where} (the key CPA "
+                "checks it against)",
+                path=document.name,
+                line=document.line_of(path),
+            )
+        if _written_at(document, path) != references.MANAGEMENT_KEY:
+            raise ReferenceError_(
+                f"{format_path(path)}: {references.MANAGEMENT_KEY} must be the whole value",
+                path=document.name,
+                line=document.line_of(path),
+            )
+
+
+def _written_at(document: YamlDocument, path: YamlPath) -> Any:
+    value: Any = document.data
+    for part in path:
+        value = value[part]
+    return value
 
 
 @dataclass(frozen=True)
@@ -362,8 +506,10 @@ def _load_config(
     resolution: references.Resolution,
     document: YamlDocument,
     base: _Base,
-    environ: Mapping[str, str],
-) -> tuple[dict[str, Any] | None, frozenset[ConfigPath]]:
+    modes: _Modes,
+) -> tuple[dict[str, Any] | None, frozenset[ConfigPath], frozenset[ConfigPath]]:
+    """The config, the paths whose value is from a reference, and those of
+    ``${management-key}``."""
     if spec.config is not None and spec.config_file is not None:
         raise DesiredStateError(
             "config and config-file are both set; keep one",
@@ -371,17 +517,18 @@ def _load_config(
             line=document.line_of(("config-file",)),
         )
     if spec.config_file is not None:
-        return _load_config_file(spec.config_file, document, base, environ)
+        return _load_config_file(spec.config_file, document, base, modes)
     if spec.config is None:
-        return None, frozenset()
+        return None, frozenset(), frozenset()
     config: dict[str, Any] = resolution.data["config"]
     secret = frozenset(_config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",))
-    return config, secret
+    keys = frozenset(_config_path(p[1:]) for p in resolution.key_paths)
+    return config, secret, keys
 
 
 def _load_config_file(
-    relative: str, document: YamlDocument, base: _Base, environ: Mapping[str, str]
-) -> tuple[dict[str, Any], frozenset[ConfigPath]]:
+    relative: str, document: YamlDocument, base: _Base, modes: _Modes
+) -> tuple[dict[str, Any], frozenset[ConfigPath], frozenset[ConfigPath]]:
     file = base.file(relative)
     if not file.is_file():
         problem = "does not exist"
@@ -401,11 +548,11 @@ def _load_config_file(
             f"a CPA config must be a mapping, got {got}", path=config_doc.name, line=1
         )
     _check_keys_are_strings(config_doc.data, (), config_doc)
-    resolution = references.resolve(
-        config_doc.data, environ=environ, read_file=base.read_text, document=config_doc
-    )
+    resolution = modes.resolve(config_doc.data, base=base, document=config_doc)
+    _check_key_places(resolution.key_paths, (), config_doc)
     secret = frozenset(_config_path(path) for path in resolution.sources)
-    return resolution.data, secret
+    keys = frozenset(_config_path(path) for path in resolution.key_paths)
+    return resolution.data, secret, keys
 
 
 def _config_path(path: YamlPath) -> ConfigPath:
@@ -477,6 +624,7 @@ def _load_auth_files(
     resolution: references.Resolution,
     document: YamlDocument,
     base: _Base,
+    read_sources: bool = True,
 ) -> tuple[DesiredAuthFile, ...]:
     seen: dict[str, int] = {}
     loaded: list[DesiredAuthFile] = []
@@ -487,7 +635,9 @@ def _load_auth_files(
         if entry.name in seen:
             raise at.error(f"duplicate auth-file name (first at line {seen[entry.name]})", "name")
         seen[entry.name] = at.line("name")
-        loaded.append(_load_entry(entry, at, base, referenced.get(index, frozenset())))
+        loaded.append(
+            _load_entry(entry, at, base, referenced.get(index, frozenset()), read_sources)
+        )
     return tuple(loaded)
 
 
@@ -561,11 +711,17 @@ def _field_name_warnings(spec: DesiredFile, document: YamlDocument) -> tuple[str
 
 
 def _load_entry(
-    entry: AuthFileEntrySpec, at: _EntryPlace, base: _Base, secret_fields: frozenset[str]
+    entry: AuthFileEntrySpec,
+    at: _EntryPlace,
+    base: _Base,
+    secret_fields: frozenset[str],
+    read_source: bool = True,
 ) -> DesiredAuthFile:
     if entry.replace and entry.source is None:
         raise at.error("true needs a source to re-seed from", "replace")
-    content = None if entry.source is None else _read_source(entry.source, at, base)
+    content = None
+    if entry.source is not None and read_source:
+        content = _read_source(entry.source, at, base)
     return DesiredAuthFile(
         name=entry.name,
         source=entry.source,
@@ -650,12 +806,17 @@ def resolve_target(
     *,
     url: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    key_arg: str | None = None,
     environ: Mapping[str, str],
 ) -> tuple[str, str]:
-    """CPA's URL and management key: flag > environment (CPA_URL, CPA_MANAGEMENT_KEY) > file.
+    """CPA's URL and management key: flag > environment > file.
 
-    ``url`` is ``--url``; ``key_file`` is ``--management-key-file`` (its text, one trailing
-    newline stripped). Empty environment variables count as unset. Raises ``UsageError``.
+    The URL: ``--url``, ``CPA_URL``, ``target.url``. The key: ``--management-key-file``,
+    ``--management-key``, ``CPA_MANAGEMENT_KEY_FILE``, ``CPA_MANAGEMENT_KEY``, and only when
+    none of them is given ``target.management-key`` (resolved only then: its variable need not
+    be set when the key comes from elsewhere). A key file's text has one trailing newline
+    stripped. Empty environment variables count as unset. Raises ``UsageError`` (or
+    ``ReferenceError_`` for target.management-key).
     """
     origin = str(loaded.path) if loaded is not None else None
     chosen_url = _first(
@@ -669,18 +830,34 @@ def resolve_target(
         )
     if not chosen_url[0].lower().startswith(("http://", "https://")):
         raise UsageError(f"{chosen_url[1]}: expected an http:// or https:// URL")
-    key = read_key_file(key_file) if key_file is not None else None
-    chosen_key = _first(
-        (key, "--management-key-file"),
-        (environ.get(ENV_KEY), ENV_KEY),
-        (loaded.management_key if loaded else None, f"target.management-key in {origin}"),
-    )
-    if chosen_key is None:
+    key = key_given_outside(key_file=key_file, key_arg=key_arg, environ=environ)
+    if key is None and loaded is not None:
+        key = loaded.management_key or None
+    if key is None:
         raise UsageError(
             "no management key: set target.management-key in the desired-state file, "
-            f"{ENV_KEY} or --management-key-file"
+            f"{ENV_KEY}, {ENV_KEY_FILE} or --management-key-file"
         )
-    return chosen_url[0], chosen_key[0]
+    return chosen_url[0], key
+
+
+def key_given_outside(
+    *,
+    key_file: str | os.PathLike[str] | None = None,
+    key_arg: str | None = None,
+    environ: Mapping[str, str],
+) -> str | None:
+    """The management key given by flag or environment, in that order: ``--management-key-file``,
+    ``--management-key``, ``CPA_MANAGEMENT_KEY_FILE``, ``CPA_MANAGEMENT_KEY``; None when none
+    is (the desired state's ``target.management-key`` is then the key)."""
+    if key_file is not None:
+        return read_key_file(key_file)
+    if key_arg:
+        return key_arg
+    env_file = environ.get(ENV_KEY_FILE)
+    if env_file:
+        return read_key_file(env_file, origin=ENV_KEY_FILE)
+    return environ.get(ENV_KEY) or None
 
 
 def _first(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
@@ -690,10 +867,13 @@ def _first(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
     return None
 
 
-def read_key_file(path: str | os.PathLike[str]) -> str:
+def read_key_file(path: str | os.PathLike[str], *, origin: str = "--management-key-file") -> str:
     """The management key in ``--management-key-file`` (one trailing newline stripped): a
-    regular file of at most ``SECRET_LIMIT`` bytes. Raises ``UsageError`` naming the flag."""
-    where = f"--management-key-file {os.fspath(path)}"
+    regular file of at most ``SECRET_LIMIT`` bytes. Raises ``UsageError`` naming ``origin``
+    (the flag, or ``CPA_MANAGEMENT_KEY_FILE``) and the file."""
+    where = (
+        f"{origin} {os.fspath(path)}" if origin.startswith("-") else (f"{origin}={os.fspath(path)}")
+    )
     try:
         text = read_text_bounded(path, SECRET_LIMIT)
     except FileNotFoundError as exc:

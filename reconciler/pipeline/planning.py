@@ -143,8 +143,9 @@ def target_for(
             "use CPA_MANAGEMENT_KEY or --management-key-file",
             file=sys.stderr if stderr is None else stderr,
         )
-        environ = {**environ, "CPA_MANAGEMENT_KEY": opts.key_arg}
-    url, key = resolve_target(loaded, url=opts.url, key_file=opts.key_file, environ=environ)
+    url, key = resolve_target(
+        loaded, url=opts.url, key_file=opts.key_file, key_arg=opts.key_arg, environ=environ
+    )
     if not url:
         raise errors.UsageError(f"{loaded.path}: no target url: set target.url, CPA_URL or --url")
     if not key:
@@ -302,6 +303,7 @@ def plan_once(
     allow_mass_delete: bool = False,
     allow_replace: bool = False,
 ) -> Planned:
+    loaded = loaded.with_management_key(target.key)
     live_state = live.fetch_live(client, loaded.state)
     plan = build_plan(
         loaded.state,

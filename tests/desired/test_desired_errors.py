@@ -293,8 +293,8 @@ CASES = [
           api-keys: ["${vault:kv/cpa}"]  # <-
         """,
         ReferenceError_,
-        "config.api-keys[0]: invalid reference '${vault:...}' (use ${env:NAME} or "
-        "${file:PATH}; write $${ for a literal ${)",
+        "config.api-keys[0]: invalid reference '${vault:...}' (use ${env:NAME}, "
+        "${file:PATH} or ${management-key}; write $${ for a literal ${)",
     ),
     Bad(
         "reference-unterminated",
