@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "export": "write a desired-state file for a live CPA (secrets replaced by ${env:...})",
     "restore": "put back the config and auth files saved in a backup",
     "daemon": "watch the live CPA for drift and report it (observe) or repair it (heal)",
+    "login": "add an OAuth account to CPA from a terminal (and record it in the desired state)",
     "demo": "run validate, plan, apply and drift detection against a built-in CPA emulator",
     "emulator": "run a local CPA v7.2.140 emulator (Management API on loopback) for tests and demos",
 }

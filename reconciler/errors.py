@@ -19,6 +19,7 @@ CLI exits with.
     ├── LockedError                      exit 5: another run holds the state-directory lock
     ├── ApplyError                       an apply stopped part-way; carries what was done
     ├── BackupError                      a backup could not be written or read
+    ├── LoginError                       an OAuth login (reconciler login) did not finish
     └── ApiError                         an answer from CPA that is not a success
         ├── UnauthorizedError            401: missing or wrong management key
         ├── ForbiddenError               403
@@ -116,6 +117,10 @@ class LockedError(ReconcilerError):
 
 class BackupError(ReconcilerError):
     """A backup could not be written, read or restored."""
+
+
+class LoginError(ReconcilerError):
+    """An OAuth login that failed, timed out or was refused; the message says why in words."""
 
 
 class ApplyError(ReconcilerError):

@@ -21,7 +21,9 @@ from reconciler.statedir import backup
 from reconciler.statedir.backup import DEFAULT_KEEP
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+def add_target_arguments(parser: argparse.ArgumentParser, *, request_timeout: bool = True) -> None:
+    """The target flags; ``request_timeout=False`` leaves out ``--timeout`` (login's own
+    ``--timeout`` is the login's deadline; its requests keep the default 30 s)."""
     group = parser.add_argument_group("target")
     group.add_argument("--url", help="CPA origin (overrides target.url; env CPA_URL)")
     group.add_argument(
@@ -40,9 +42,10 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow plain http:// to a host other than loopback",
     )
-    group.add_argument(
-        "--timeout", type=seconds, default=30.0, help="seconds per request (default 30)"
-    )
+    if request_timeout:
+        group.add_argument(
+            "--timeout", type=seconds, default=30.0, help="seconds per request (default 30)"
+        )
 
 
 def seconds(text: str) -> float:

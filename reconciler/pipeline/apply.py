@@ -305,15 +305,21 @@ def _replace(run: _Run) -> None:
 def _update(run: _Run) -> None:
     for action in run.plan.auth_actions("update"):
         run.progress(f"updating {action.name}")
-        fields: dict[str, Any] = {}
-        for change in action.changes:
-            if change.path == ("disabled",):
-                run.client.set_auth_file_disabled(action.name, bool(change.after))
-            else:
-                fields[str(change.path[1])] = change.after
-        if fields:
-            run.client.patch_auth_file_fields(action.name, fields)
+        update_auth_file(run.client, action)
         run.finish(action)
+
+
+def update_auth_file(client: ManagementClient, action: Action) -> None:
+    """The requests of one ``update`` action: ``PATCH /auth-files/status`` for ``disabled``,
+    one ``PATCH /auth-files/fields`` for the policy fields (also used by ``reconciler login``)."""
+    fields: dict[str, Any] = {}
+    for change in action.changes:
+        if change.path == ("disabled",):
+            client.set_auth_file_disabled(action.name, bool(change.after))
+        else:
+            fields[str(change.path[1])] = change.after
+    if fields:
+        client.patch_auth_file_fields(action.name, fields)
 
 
 def _delete(run: _Run) -> None:

@@ -1,0 +1,49 @@
+"""Fixtures of the ``reconciler login`` tests: an emulator with the planted key, a desired file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from login_helpers import KEY
+
+from reconciler.emulator import Emulator
+
+DESIRED = """\
+# Desired state of the team's CPA (kept in git).
+target:
+  url: {url}                      # the CPA to log in to
+  management-key: ${{env:CPA_MANAGEMENT_KEY}}
+
+# Only the keys written here are owned.
+config:
+  debug: false
+
+auth-files:
+  prune: false          # never delete what is not listed
+  files:
+    # the shared account, parked
+    - name: claude-ops@example.com.json
+      disabled: true
+      fields:
+        note: "ops"       # quoted on purpose
+"""
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(management_key=KEY) as emulator:
+        emulator.set_oauth(email="alice@example.com", plan="plus")
+        emulator.write_auth_file(
+            "claude-ops@example.com.json",
+            {"type": "claude", "email": "ops@example.com", "disabled": True, "note": "ops"},
+        )
+        yield emulator
+
+
+@pytest.fixture
+def desired(tmp_path: Path, emu: Emulator) -> Path:
+    path = tmp_path / "desired-state.yaml"
+    path.write_text(DESIRED.format(url=emu.url))
+    return path
