@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -125,9 +126,15 @@ def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     return code
 
 
+# Control characters (line breaks aside) in a message are shown escaped: a message may quote a
+# name or a text the server chose, and an escape sequence must not drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def _fail(message: str, code: int) -> int:
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", message)
     with contextlib.suppress(BrokenPipeError, ValueError):  # standard error closed too
-        print(message, file=sys.stderr)
+        print(shown, file=sys.stderr)
     return code
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import KEY
 
-from reconciler import cli
+from reconciler import cli, errors
 from reconciler.emulator import Emulator
 from reconciler.errors import SafetyError
 
@@ -119,3 +119,16 @@ def test_errors_become_one_line_and_an_exit_code(
     assert captured.out == ""
     assert captured.err.startswith(says)
     assert captured.err.count("\n") == 1
+
+
+def test_an_error_message_cannot_drive_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A message may quote what the server chose (a file name, an error text): its control
+    characters are shown escaped, its line breaks kept."""
+
+    def fails(_args: argparse.Namespace) -> int:
+        raise errors.ReconcilerError("not done: evil\x1b[2J.json\nsecond line\x07")
+
+    assert cli.run(fails, argparse.Namespace()) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "evil\\x1b[2J.json\nsecond line\\x07" in err
