@@ -108,6 +108,10 @@ class AuthFileSummary(BaseModel):
     weight: int | None = None
     websockets: bool | None = None
     request_retry: int | None = None
+    # Who the credential is and how fresh its tokens are (a fleet's duplicate check):
+    # ``last_refresh`` (RFC 3339) and, for codex, the decoded id_token claims.
+    last_refresh: str | None = None
+    id_token: dict[str, Any] | None = None
 
 
 class AuthFileSummaryList(BaseModel):

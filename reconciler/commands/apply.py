@@ -10,8 +10,9 @@ from typing import Any
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
-from reconciler.commands import options
+from reconciler.commands import fleet_run, options
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
+from reconciler.desired import fleet
 from reconciler.desired.loader import LoadedDesired
 from reconciler.output import plan_json, render
 from reconciler.pipeline import apply as executor
@@ -41,10 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_state_dir_argument(parser)
     options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
+    fleet_run.add_fleet_arguments(parser, apply=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = planning.load(args.desired, os.environ)
+    loaded = fleet.load_any(args.desired, environ=os.environ, single=planning.load)
+    if isinstance(loaded, fleet.LoadedFleet):
+        return fleet_run.run_apply(args, loaded)
+    fleet_run.refuse_single_target_flags(args)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     saved = planfile.read_plan_file(args.plan) if args.plan else None
     if saved is not None:

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from reconciler.commands import options
+from reconciler.commands import fleet_run, options
+from reconciler.desired import fleet
 from reconciler.output import plan_json, render
 from reconciler.pipeline import planfile, planning
 
@@ -37,10 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     options.add_state_dir_argument(parser)
     options.add_target_arguments(parser)
+    fleet_run.add_fleet_arguments(parser, apply=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = planning.load(args.desired, os.environ)
+    loaded = fleet.load_any(args.desired, environ=os.environ, single=planning.load)
+    if isinstance(loaded, fleet.LoadedFleet):
+        return fleet_run.run_plan(args, loaded)
+    fleet_run.refuse_single_target_flags(args)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     state_dir = options.state_dir(args, Path(args.desired))
     with options.client_for(target, state_dir, loaded.state) as client:

@@ -140,15 +140,18 @@ def load_any(
     path: str | os.PathLike[str],
     *,
     environ: Mapping[str, str],
-    warn: Callable[[str], None] | None = None,
+    single: Callable[[str, Mapping[str, str]], loader.LoadedDesired] | None = None,
 ) -> loader.LoadedDesired | LoadedFleet:
-    """A fleet file (a top-level ``targets:`` line) loaded here, any other by the loader."""
+    """A fleet file (a top-level ``targets:`` line) loaded here, any other by ``single``
+    (the command's own loading; ``loader.load_desired`` by default)."""
     try:
         text = read_text_bounded(Path(path), DOCUMENT_LIMIT)
     except (OSError, UnicodeDecodeError):
         text = ""  # the loader reports it, as for any single-target file
     if not is_fleet_text(text):
-        return loader.load_desired(path, environ=environ, warn=warn)
+        if single is not None:
+            return single(os.fspath(path), environ)
+        return loader.load_desired(path, environ=environ)
     return load_fleet(path, environ=environ)
 
 

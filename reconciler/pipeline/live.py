@@ -11,6 +11,7 @@ Downloaded content is kept only for planning and never printed: it holds live to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
@@ -25,8 +26,14 @@ if TYPE_CHECKING:
     from reconciler.client.models import AuthFileSummary
 
 
-def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
-    """The live config (when the desired state manages it) and the auth-file set."""
+def fetch_live(
+    client: ManagementClient,
+    desired: DesiredState,
+    *,
+    on_listing: Callable[[list[AuthFileSummary]], None] | None = None,
+) -> LiveState:
+    """The live config (when the desired state manages it) and the auth-file set.
+    ``on_listing`` sees the listing as read (a fleet takes the credentials' identities)."""
     text: str | None = None
     config: dict[str, Any] | None = None
     if desired.config is not None:
@@ -34,7 +41,10 @@ def fetch_live(client: ManagementClient, desired: DesiredState) -> LiveState:
         config = config_document.parse(text)
     # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
     with gc_paused():
-        listing = {f.name: f for f in client.list_auth_file_summaries()}
+        summaries = client.list_auth_file_summaries()
+        if on_listing is not None:
+            on_listing(summaries)
+        listing = {f.name: f for f in summaries}
         files = {name: to_live_auth_file(info) for name, info in listing.items()}
     for entry in desired.auth_files:
         have = files.get(entry.name)

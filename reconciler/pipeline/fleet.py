@@ -1,0 +1,191 @@
+"""The fleet pipeline: every target read in parallel (bounded), then one fleet plan.
+
+Each target has its own ``Target`` (URL, key, the fingerprint key derived from that key), its
+own client (its own record of failed authentications in the state directory) and its own share
+of the desired state. A target that cannot be read (down, 401, banned) is reported with its
+error and the others are planned all the same; the core then creates nothing elsewhere that
+the unread one may hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler import errors
+from reconciler.core import fleet
+from reconciler.core.model import DesiredState
+from reconciler.core.plan import PlanOptions
+from reconciler.core.safety import SafetyOptions
+from reconciler.desired.fleet import LoadedFleet
+from reconciler.pipeline import live, planning
+from reconciler.pipeline.planning import Target, TargetOptions
+
+if TYPE_CHECKING:
+    from reconciler.client.management import ManagementClient
+    from reconciler.client.models import AuthFileSummary
+
+# At most this many targets are read (and applied) at once: each read is two requests and a
+# parse of the listing, mostly waiting on the network.
+MAX_WORKERS = 8
+
+
+def targets_for(loaded: LoadedFleet, opts: TargetOptions) -> dict[str, Target]:
+    """Each target's URL and key, checked as a single target's are (before any request).
+    ``--url`` and the key flags name one server, so they are refused for a fleet."""
+    if opts.url or opts.key_file or opts.key_arg:
+        raise errors.UsageError(
+            f"{loaded.path} is a fleet file: each target's url and management-key are in it; "
+            "--url, --management-key-file and --management-key apply to a single target only"
+        )
+    out: dict[str, Target] = {}
+    for name, endpoint in loaded.endpoints.items():
+        try:
+            planning.check_url(endpoint.url, allow_insecure_http=opts.allow_insecure_http)
+        except errors.UsageError as exc:
+            raise errors.UsageError(f"target {name}: {exc}") from exc
+        if not endpoint.management_key:
+            raise errors.UsageError(f"target {name}: its management-key is empty")
+        out[name] = Target(
+            planning.canonical_url(endpoint.url),
+            endpoint.management_key,
+            opts.ca_cert,
+            opts.timeout,
+        )
+    return out
+
+
+def selected(loaded: LoadedFleet, names: Sequence[str] | None) -> tuple[str, ...]:
+    """The targets ``--target`` names (all when none), each checked to exist."""
+    if not names:
+        return loaded.fleet.names
+    unknown = [n for n in names if n not in loaded.endpoints]
+    if unknown:
+        raise errors.UsageError(
+            f"--target {unknown[0]}: no such target in {loaded.path} "
+            f"(targets: {', '.join(loaded.fleet.names)})"
+        )
+    return tuple(n for n in loaded.fleet.names if n in names)
+
+
+def state_for(loaded: LoadedFleet, name: str) -> DesiredState:
+    """The target's desired state with every file placed on it (what its read must see)."""
+    placed = loaded.fleet.placed()
+    files = tuple(f for f in loaded.fleet.files if placed.get(f.name) == name)
+    return replace(loaded.fleet.states[name], auth_files=files)
+
+
+def credential_info(summary: AuthFileSummary) -> fleet.CredentialInfo:
+    claims = summary.id_token or {}
+    account = claims.get("chatgpt_account_id")
+    return fleet.CredentialInfo(
+        name=summary.name,
+        provider=summary.provider or summary.type,
+        email=summary.email,
+        account_id=account if isinstance(account, str) and account else None,
+        last_refresh=summary.last_refresh,
+    )
+
+
+def read_target(client: ManagementClient, state: DesiredState) -> fleet.TargetLive:
+    infos: dict[str, fleet.CredentialInfo] = {}
+
+    def keep(listing: list[AuthFileSummary]) -> None:
+        infos.update((s.name, credential_info(s)) for s in listing)
+
+    live_state = live.fetch_live(client, state, on_listing=keep)
+    return fleet.TargetLive(live_state, infos)
+
+
+def read_fleet(
+    loaded: LoadedFleet, clients: Mapping[str, ManagementClient]
+) -> tuple[dict[str, fleet.TargetLive], dict[str, str]]:
+    """Every target in ``clients``, read in parallel: (lives, errors by target)."""
+    lives: dict[str, fleet.TargetLive] = {}
+    failures: dict[str, str] = {}
+    if not clients:
+        return lives, failures
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(clients))) as pool:
+        futures = {
+            name: pool.submit(read_target, client, state_for(loaded, name))
+            for name, client in clients.items()
+        }
+        for name, future in futures.items():
+            try:
+                lives[name] = future.result()
+            except errors.ReconcilerError as exc:
+                failures[name] = str(exc)
+    return lives, failures
+
+
+def plan_options(targets: Mapping[str, Target], *, allow_replace: bool) -> dict[str, PlanOptions]:
+    return {
+        name: PlanOptions(
+            seed_key=planning.SEED_KEY,
+            safety=SafetyOptions(
+                key_in_use=t.key,
+                target_is_loopback=t.is_loopback,
+                allow_mass_delete=False,
+                allow_replace=allow_replace,
+            ),
+        )
+        for name, t in targets.items()
+    }
+
+
+@dataclass(frozen=True)
+class FleetPlanned:
+    loaded: LoadedFleet
+    targets: Mapping[str, Target]
+    lives: Mapping[str, fleet.TargetLive]
+    failures: Mapping[str, str]
+    plan: fleet.FleetPlan
+    selected: tuple[str, ...]
+
+    def server_version(self, name: str) -> str | None:
+        tl = self.lives.get(name)
+        return tl.live.server_version if tl is not None else None
+
+
+def make_plan(
+    loaded: LoadedFleet,
+    targets: Mapping[str, Target],
+    clients: Mapping[str, ManagementClient],
+    *,
+    chosen: tuple[str, ...],
+    allow_mass_delete: bool = False,
+    allow_replace: bool = False,
+    pending: Mapping[str, str] | None = None,
+) -> FleetPlanned:
+    lives, failures = read_fleet(loaded, clients)
+    per_target = plan_options(targets, allow_replace=allow_replace)
+    if allow_mass_delete:
+        per_target = {
+            n: replace(o, safety=replace(o.safety, allow_mass_delete=True))
+            for n, o in per_target.items()
+        }
+    options = fleet.FleetPlanOptions(per_target, allow_mass_delete=allow_mass_delete)
+    plan = fleet.make_fleet_plan(loaded.fleet, lives, options, pending=pending)
+    return FleetPlanned(loaded, targets, lives, failures, plan, chosen)
+
+
+@contextlib.contextmanager
+def clients_for(
+    loaded: LoadedFleet,
+    targets: Mapping[str, Target],
+    state_dir: Path,
+) -> Iterator[dict[str, ManagementClient]]:
+    """One client per target, closed on leaving."""
+    with contextlib.ExitStack() as stack:
+        out: dict[str, ManagementClient] = {}
+        for name, target in targets.items():
+            state = loaded.fleet.states[name]
+            client = planning.make_client(
+                target, state_dir=state_dir, redact=planning.secret_values(state)
+            )
+            out[name] = stack.enter_context(client)
+        yield out
