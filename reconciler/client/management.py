@@ -137,6 +137,9 @@ class ManagementClient(ConfigAPI):
         auth_guard: AuthGuard | None = None,
     ) -> None:
         self.api_base = normalize_api_base(api_base)
+        #: called with every full (unfiltered) ``list_auth_file_summaries`` listing: the
+        #: daemon exports credential health from the listing a cycle reads anyway
+        self.on_auth_files: Callable[[list[AuthFileSummary]], object] | None = None
         self._session = Session(
             self.api_base,
             management_key,
@@ -238,6 +241,8 @@ class ManagementClient(ConfigAPI):
         params = [(k, v) for k, v in (("name", name), ("auth_index", auth_index)) if v is not None]
         reply = self._session.call("GET", "/auth-files", params=params, expect=AuthFileSummaryList)
         listing: AuthFileSummaryList = reply.body
+        if self.on_auth_files is not None and not params:
+            self.on_auth_files(listing.files)
         return listing.files
 
     def upload_auth_file(self, name: str, content: AuthFileContent) -> StatusResult:

@@ -112,6 +112,16 @@ class AuthFileSummary(BaseModel):
     # ``last_refresh`` (RFC 3339) and, for codex, the decoded id_token claims.
     last_refresh: str | None = None
     id_token: dict[str, Any] | None = None
+    # Health as CPA reports it (``reconciler status``, the daemon's credential metrics);
+    # ``recent_requests`` is skipped (20 buckets a file).
+    auth_index: str | None = None
+    status: str | None = None
+    status_message: str | None = None
+    unavailable: bool | None = None
+    next_retry_after: str | None = None
+    success: int | None = None
+    failed: int | None = None
+    project_id: str | None = None
 
 
 class AuthFileSummaryList(BaseModel):

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from reconciler import errors
-from reconciler.commands import options
+from reconciler.commands import options, status
 from reconciler.daemon import service as daemon
 from reconciler.daemon import webhook
 from reconciler.desired.loader import key_given_outside
@@ -122,6 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="heal: allow re-seeding auth files marked replace: true",
     )
+    _add_quota_arguments(parser)
     options.add_state_dir_argument(parser)
     options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
@@ -142,6 +143,10 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
                 f"{webhook.SECRET_ENV}",
                 file=sys.stderr,
             )
+    if args.webhook_url:
+        warning = webhook.command_line_warning(args.webhook_url)
+        if warning:
+            print(warning, file=sys.stderr)
     if args.management_key is not None:
         print(
             "warning: --management-key puts the key in the process list and shell history; "
@@ -166,7 +171,41 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
         shutdown_timeout=args.shutdown_timeout,
         summary_interval=args.summary_interval,
         keep_backups=args.keep_backups,
+        quota_interval=args.quota_interval,
+        quota_endpoints=dict(args.quota_endpoint),
+        quota_concurrency=args.quota_concurrency,
+        quota_warn=args.quota_warn,
     )
+
+
+def _add_quota_arguments(parser: argparse.ArgumentParser) -> None:
+    """Credential quota (README: Credential health and quota); health needs no flag."""
+    parser.add_argument(
+        "--quota-interval",
+        type=_positive,
+        metavar="SECONDS",
+        default=None,
+        help="read every enabled credential's quota this often, as `status --quota` does "
+        "(default: off)",
+    )
+    parser.add_argument(
+        "--quota-warn",
+        type=_percent,
+        metavar="PERCENT",
+        default=90.0,
+        help="quota.low when a window reaches this percent used (default 90)",
+    )
+    status.add_quota_arguments(parser)
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 100, got {text!r}")
+    return value
 
 
 def check_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> None:

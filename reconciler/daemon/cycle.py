@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -83,6 +83,12 @@ class DaemonConfig:
     shutdown_timeout: float = 5.0
     keep_backups: int = DEFAULT_KEEP
     summary_interval: float = 3600.0  # seconds between cycle.summary events; 0: none
+    # credential health and quota (reconciler.daemon.quota_job): --quota-interval (None: no
+    # quota job), --quota-endpoint, --quota-concurrency, --quota-warn
+    quota_interval: float | None = None
+    quota_endpoints: Mapping[str, str] = field(default_factory=dict)
+    quota_concurrency: int = 4
+    quota_warn: float = 90.0
 
 
 class Reconciler:
@@ -120,6 +126,8 @@ class Reconciler:
         self._summary_since = now_rfc3339()
         self._summary_cycles = dict.fromkeys(("success", "error", "skipped"), 0)
         self._noted_url: str | None = None
+        #: sees each cycle's auth-file listing (the credential health metrics)
+        self.on_listing: Callable[[list[Any]], object] | None = None
 
     # -- the scheduled job ---------------------------------------------------------------
 
@@ -259,6 +267,33 @@ class Reconciler:
         self.events.set_target(target.url)
         return target
 
+    def quota_client(self) -> ManagementClient | None:
+        """A client for the quota job: the target of the last good desired state, or None when
+        there is none yet or the auth hold stops authenticated requests (the config cycle
+        alone decides when to try the key again)."""
+        loaded = self._last_good
+        if loaded is None or self._auth.held:
+            return None
+        try:
+            target = planning.target_for(loaded, self.config.target, self.environ, io.StringIO())
+        except errors.ReconcilerError:
+            return None  # the config cycle reports it
+        return planning.make_client(
+            target,
+            state_dir=self.config.state_dir,
+            redact=planning.secret_values(loaded.state),
+        )
+
+    def quota_refused(self, exc: errors.ApiError) -> None:
+        """CPA refused the key during a quota read: hold authenticated requests as a cycle
+        would (the next config cycle reports it)."""
+        target = self._last_good
+        if target is None:
+            return
+        key = planning.target_for(target, self.config.target, self.environ, io.StringIO()).key
+        key_fp = hmac.new(self._salt, key.encode(), hashlib.sha256).hexdigest()
+        self._failure("auth", exc, key_fp)
+
     def _proxy_note(self, target: planning.Target) -> TextIO | None:
         """stderr the first time a target is used (the proxy it goes through is named there,
         if any), else None: the note is not repeated every cycle."""
@@ -297,6 +332,7 @@ class Reconciler:
             redact=planning.secret_values(loaded.state),
             announce=self._proxy_note(target),
         ) as client:
+            client.on_auth_files = self.on_listing
             try:
                 planned = self._plan(loaded, target, client)
             except errors.ReconcilerError as exc:

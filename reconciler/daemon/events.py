@@ -39,10 +39,24 @@ EVENTS: Mapping[str, str] = {
     "auth.backoff": "CPA refused the key: no authenticated request until the key changes or the window ends",
     "auth.retry": "one authenticated attempt after an auth backoff",
     "webhook.failed": "a webhook delivery failed (not forwarded)",
+    "credential.unhealthy": "CPA reports a credential failing or cooling down (state, status_message)",
+    "credential.recovered": "an unhealthy credential is ok (or disabled) again",
+    "quota.low": "a quota window reached --quota-warn percent",
+    "quota.exhausted": "a quota window is at 100 %",
+    "quota.recovered": "a low or exhausted quota window is below --quota-warn again",
+    "quota.error": "a credential's quota read failure class changed (class, previous_class)",
 }
 
 ERROR_EVENTS = frozenset(
-    {"apply.failed", "apply.blocked", "reconcile.error", "auth.backoff", "credential.missing"}
+    {
+        "apply.failed",
+        "apply.blocked",
+        "reconcile.error",
+        "auth.backoff",
+        "credential.missing",
+        "credential.unhealthy",
+        "quota.exhausted",
+    }
 )
 
 # Events a forwarder (the webhook) receives: drift and failures, not the daemon's own chatter.
@@ -58,6 +72,12 @@ FORWARDED = frozenset(
         "reconcile.error",
         "reconcile.recovered",
         "auth.backoff",
+        "credential.unhealthy",
+        "credential.recovered",
+        "quota.low",
+        "quota.exhausted",
+        "quota.recovered",
+        "quota.error",
     }
 )
 

@@ -31,6 +31,12 @@ from reconciler.daemon.cycle import MODES, DaemonConfig, Reconciler
 from reconciler.daemon.events import EventSink
 from reconciler.daemon.health import Endpoints, HealthServer, parse_listen
 from reconciler.daemon.metrics import CONTENT_TYPE_LATEST, Metrics
+from reconciler.daemon.quota_job import (
+    CredentialMetrics,
+    CredentialWatch,
+    QuotaJob,
+    QuotaSettings,
+)
 from reconciler.daemon.webhook import Webhook, shown_url
 from reconciler.daemon.webhook import check_url as check_webhook_url
 from reconciler.statedir.private import ensure_state_dir
@@ -92,6 +98,7 @@ def run(
     reconciler = Reconciler(config, events, metrics, stop, environ)
     reconciler_box.append(reconciler)
     scheduler = _scheduler(config, reconciler, metrics)
+    _credentials(config, reconciler, metrics, events, scheduler, stop)
     events.emit(
         "daemon.started",
         version=__version__,
@@ -176,11 +183,55 @@ def _scheduler(
         next_run_time=datetime.now(UTC),
     )
 
-    def overlapped(_event: JobExecutionEvent) -> None:
-        metrics.cycles.labels(result="skipped").inc()
+    def overlapped(event: JobExecutionEvent) -> None:
+        if event.job_id == "reconcile":  # the quota job's overlaps are not cycles
+            metrics.cycles.labels(result="skipped").inc()
 
     scheduler.add_listener(overlapped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     return scheduler
+
+
+def _credentials(
+    config: DaemonConfig,
+    reconciler: Reconciler,
+    metrics: Metrics,
+    events: EventSink,
+    scheduler: BackgroundScheduler,
+    stop: threading.Event,
+) -> QuotaJob | None:
+    """Credential health from every cycle's listing; with ``--quota-interval`` a second job,
+    never overlapping itself, independent of the config cycle, that reads quotas."""
+    watch = CredentialWatch(
+        CredentialMetrics(metrics.registry), events.emit, warn=config.quota_warn
+    )
+    reconciler.on_listing = watch.observe_listing
+    if not config.quota_interval:
+        return None
+    settings = QuotaSettings(
+        interval=config.quota_interval,
+        endpoints=dict(config.quota_endpoints),
+        concurrency=config.quota_concurrency,
+        warn=config.quota_warn,
+    )
+    job = QuotaJob(
+        watch,
+        settings,
+        reconciler.quota_client,
+        events.emit,
+        stop,
+        on_refused=reconciler.quota_refused,
+    )
+    scheduler.add_job(
+        job.run,
+        IntervalTrigger(seconds=config.quota_interval, timezone=UTC),
+        id="quota",
+        name="quota",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),
+    )
+    return job
 
 
 def _health(
