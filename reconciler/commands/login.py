@@ -79,10 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class TerminalIO:
     """The person's side of the login: standard output, a browser, the terminal."""
 
-    def __init__(self, *, browser: bool, from_stdin: bool, out: TextIO = sys.stdout) -> None:
+    def __init__(self, *, browser: bool, from_stdin: bool, out: TextIO | None = None) -> None:
         self.browser = browser
         self.from_stdin = from_stdin
-        self.out = out
+        self._out = out
+
+    @property
+    def out(self) -> TextIO:
+        return self._out if self._out is not None else sys.stdout  # looked up when used
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
