@@ -108,6 +108,20 @@ def type_errors(document: Any) -> list[str]:
             errors.extend(_check_struct(value, line, *_STRUCTS[key]))
         elif key in _PROVIDER_LISTS and value is not None and not isinstance(value, list):
             errors.append(_terror(value, line, _PROVIDER_LISTS[key]))
+        elif key in _PROVIDER_LISTS and value is not None:
+            errors.extend(_entry_list_errors(value))
+    return errors
+
+
+def _entry_list_errors(entries: list[Any]) -> list[str]:
+    """A provider entry's ``api-key-entries`` that is not a list (yaml.v3 refuses it)."""
+    errors: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            items = entry.get("api-key-entries")
+            if items is not None and not isinstance(items, list):
+                line = _line_of(entry, "api-key-entries")
+                errors.append(_terror(items, line, "[]config.OpenAICompatibilityAPIKey"))
     return errors
 
 
@@ -117,7 +131,8 @@ def validate(config: Mapping[str, Any]) -> None:
         for index, entry in enumerate(config.get(key) or []):
             if isinstance(entry, Mapping):
                 _check_weight(entry.get("weight"), f"{key}[{index}].weight")
-                for sub, item in enumerate(entry.get("api-key-entries") or []):
+                items = entry.get("api-key-entries")
+                for sub, item in enumerate(items if isinstance(items, list) else []):
                     if isinstance(item, Mapping):
                         where = f"{key}[{index}].api-key-entries[{sub}].weight"
                         _check_weight(item.get("weight"), where)
@@ -212,5 +227,7 @@ def _check_in_flight(block: Any) -> None:
                 ) from None
     for key in _IN_FLIGHT_INTS:
         value = block.get(key)
-        if value is not None and (not isinstance(value, int) or value < 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
             raise InvalidConfig(f"credential-in-flight.{key}: must be a non-negative integer")

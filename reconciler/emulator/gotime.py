@@ -79,7 +79,7 @@ def format_duration(ns: int) -> str:
 def parse_duration(text: str) -> int:
     """Nanoseconds for a Go duration string; raises ValueError when it is not one."""
     raw = text.strip()
-    body = raw.lstrip("+-")
+    body = raw[1:] if raw[:1] in ("+", "-") else raw  # one sign at most, as Go
     if body == "0":
         return 0
     if not body or _DURATION_PART.sub("", body):

@@ -28,6 +28,10 @@ def test_put_writes_bytes_as_sent_with_comment_lines_dedented(mgmt) -> None:
         ("tls: on-please\n", "line 1: cannot unmarshal !!str `on-please` into config.TLSConfig"),
         ("api-keys: {a: 1}\n", "line 1: cannot unmarshal !!map into []string"),
         ("port: 1\nrequest-retry: [1]\n", "line 2: cannot unmarshal !!seq into int"),
+        (
+            "openai-compatibility:\n  - name: x\n    api-key-entries: k\n",
+            "line 3: cannot unmarshal !!str `k` into []config.OpenAICompatibilityAPIKey",
+        ),
     ],
 )
 def test_put_type_errors_are_400_invalid_yaml(mgmt, text: str, message: str) -> None:
@@ -46,6 +50,8 @@ def test_put_type_errors_are_400_invalid_yaml(mgmt, text: str, message: str) -> 
         "openai-compatibility:\n  - name: x\n    api-key-entries:\n      - weight: -1\n",
         "credential-in-flight: 5\n",
         "credential-in-flight:\n  stale-after: soon\n",
+        "credential-in-flight:\n  stale-after: --1s\n",
+        "credential-in-flight:\n  max-part-count: true\n",
     ],
 )
 def test_put_invalid_config_is_422_and_changes_nothing(mgmt, text: str) -> None:
