@@ -22,8 +22,9 @@ _OP_RANK = {op: rank for rank, op in enumerate(OP_ORDER)}
 # What to do about a declared credential that is missing and has no ``source`` (an unresolved
 # item): said by ``apply`` and by the daemon's ``credential.missing`` event.
 MISSING_CREDENTIAL_REMEDY = (
-    "log in again for it in the CPA web UI (or ZeroLimit), or add a `source:` to its entry "
-    "so that apply can upload it"
+    "log in again for it with `reconciler login PROVIDER --desired FILE` (PROVIDER: codex, "
+    "claude, antigravity, xai, kimi) or in the CPA web UI (or ZeroLimit), or add a `source:` "
+    "to its entry so that apply can upload it"
 )
 
 

@@ -208,7 +208,7 @@ def test_a_missing_credential_is_an_error_event_once_with_a_gauge(
     assert (missing["kind"], missing["name"]) == ("auth-file", LOST)
     assert "no source" in missing["reason"]
     assert "add a `source:`" in missing["remedy"] and "web UI" in missing["remedy"]
-    assert "reconciler login" not in json.dumps(missing)  # not advertised: it does not exist yet
+    assert "`reconciler login PROVIDER --desired FILE`" in missing["remedy"]
     assert r.events("drift.detected") == []  # not drift apply could fix
     assert r.sample("reconciler_credentials_missing") == 1
     assert r.sample("reconciler_drift_items", kind="auth-file") == 0

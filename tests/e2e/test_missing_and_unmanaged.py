@@ -33,7 +33,7 @@ def test_apply_with_a_missing_credential_ends_unresolved_with_the_remedy(
     assert last == "Apply finished with 1 unresolved item (2 action(s) done).", applied.err
     assert f"error: auth file {LOST} is missing on the server and has no source" in applied.err
     assert "add a `source:`" in applied.err and "web UI" in applied.err
-    assert "reconciler login" not in applied.text  # planned, not there yet: not advertised
+    assert "`reconciler login PROVIDER --desired FILE`" in applied.err  # the login command
     # everything else was done
     assert [r.method for r in mutating(emu)] == ["PUT", "PATCH"]
     assert emu.read_auth_file(KEPT)["disabled"] is True
