@@ -114,8 +114,9 @@ def notes(settings: Settings) -> list[str]:
         f"requests: counted in the emulator's request log. wall: median of {settings.repeat} "
         "interleaved runs for the plan rows. Whole commands (the plan, the minimal script, the "
         "imports) are spawned as a user runs them and timed from spawn to exit, with their "
-        "bytecode cached as an installed package has it; memory there is the command's peak "
-        "RSS. Every other job runs in a fresh subprocess with its imports excluded; memory "
+        "bytecode cached as an installed package has it; CPU is their user + system time "
+        "(the server's work is not in it; other load on the machine inflates it far less than "
+        "wall time); memory there is the command's peak RSS. Every other job runs in a fresh subprocess with its imports excluded; memory "
         "there is its peak RSS growth (VmHWM, reset after the imports, minus VmRSS before; "
         "ru_maxrss would carry the parent's peak across exec).",
         f"plan: `reconciler plan DESIRED --detailed-exitcode` (the console script; exit 0 = no "

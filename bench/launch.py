@@ -2,8 +2,9 @@
 
 ``SPEC`` is a JSON object with ``argv`` (the command, ``argv[0]`` a path to an executable);
 the answer is one JSON line on stdout: ``rc``, ``wall`` (s, from spawning the command to
-reaping it: the interpreter's start-up, every import and the work) and ``peak_mb`` (the
-command's peak RSS, ``ru_maxrss`` from ``wait4``).
+reaping it: the interpreter's start-up, every import and the work), ``cpu`` (s, the command's
+user and system time, which other work on the machine inflates far less than wall time) and
+``peak_mb`` (the command's peak RSS, ``ru_maxrss`` from ``wait4``).
 
 This launcher is its own small process on purpose, importing only the standard library: Linux
 carries the high-water mark of the process that spawns a command over into the command's
@@ -41,7 +42,8 @@ def launch(argv: list[str]) -> dict[str, Any]:
             for path in (out, err):
                 with open(path, encoding="utf-8", errors="replace") as stream:
                     sys.stderr.write(stream.read()[-TAIL:])
-    return {"rc": rc, "wall": wall, "peak_mb": usage.ru_maxrss / 1024.0}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"rc": rc, "wall": wall, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024.0}
 
 
 def main(args: list[str]) -> int:

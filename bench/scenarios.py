@@ -117,7 +117,8 @@ def plan_rows(settings: Settings, files: int, progress: Progress) -> list[Row]:
             scenario,
             "reconciler plan --detailed-exitcode (whole command)",
             count(whole_requests),
-            f"{seconds(whole_wall)} ({whole_ratio:.2f}x minimal script)",
+            f"{seconds(whole_wall)} ({whole_ratio:.2f}x minimal script; "
+            f"CPU {seconds(_median(wholes, 'cpu'))})",
             f"peak {megabytes(_median(wholes, 'peak_mb'))}",
             f"= {PLAN_REQUESTS} requests"
             + (f"; <= {limit:g}x minimal script" if limit is not None else ""),
@@ -127,14 +128,14 @@ def plan_rows(settings: Settings, files: int, progress: Progress) -> list[Row]:
             "",
             "minimal script: python, import httpx, 2 GETs",
             count(_requests(minimals)),
-            seconds(minimal_wall),
+            f"{seconds(minimal_wall)} (CPU {seconds(_median(minimals, 'cpu'))})",
             f"peak {megabytes(_median(minimals, 'peak_mb'))}",
         ),
         Row(
             "",
             "  of the command: start-up and imports",
             count(_requests(imports)),
-            seconds(_median(imports, "wall")),
+            f"{seconds(_median(imports, 'wall'))} (CPU {seconds(_median(imports, 'cpu'))})",
             f"peak {megabytes(_median(imports, 'peak_mb'))}",
         ),
         Row("", "  of the command: loading the desired file", wall=seconds(load_wall)),

@@ -96,13 +96,14 @@ def test_the_whole_command_runs_beside_the_minimal_script(run: Run) -> None:
         scenario = f"no-change plan, {files} files"
         whole = _find(rows, scenario, WHOLE)
         assert _count(whole["requests"]) == 2
-        assert whole["wall"].endswith("x minimal script)")
+        assert "x minimal script; CPU " in whole["wall"]
         assert whole["memory"].startswith("peak ") and whole["memory"].endswith(" MB")
         assert whole["target"] == "= 2 requests"
         assert whole["result"] == "PASS"
         minimal = _find(rows, scenario, MINIMAL)
         assert _count(minimal["requests"]) == 2
         assert minimal["memory"].startswith("peak ")
+        assert "(CPU " in minimal["wall"]
         assert _count(_find(rows, scenario, IMPORTS)["requests"]) == 0
         assert _find(rows, scenario, LOADING)["requests"] == ""
         assert "GETs and parsing" in _find(rows, scenario, REST)["wall"]
