@@ -129,3 +129,15 @@ def test_refusals_name_file_and_line(
     assert words in shown
     assert f"fleet.yaml:{line}:" in shown
     assert "key-one" not in shown and "key-two" not in shown
+
+
+def test_the_fleet_example_loads() -> None:
+    example = Path(__file__).parents[2] / "examples" / "fleet" / "desired-state.yaml"
+    env = {n: "x-PLANTED" for n in ("CPA_KEY_EU_1", "CPA_KEY_EU_2", "CPA_KEY_US_1")}
+    env["US_EGRESS_PROXY"] = "http://egress.us:3128"
+    loaded = fleet_loader.load_any(example, environ=env)
+    assert isinstance(loaded, fleet_loader.LoadedFleet)
+    assert loaded.fleet.names == ("eu-1", "eu-2", "us-1")
+    placed = loaded.fleet.placed()
+    assert placed["codex-alice@example.com-plus.json"] == "eu-1"
+    assert set(placed) == {f.name for f in loaded.fleet.files}
