@@ -6,29 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from login_helpers import KEY
+from login_helpers import DESIRED, KEY
 
 from reconciler.emulator import Emulator
-
-DESIRED = """\
-# Desired state of the team's CPA (kept in git).
-target:
-  url: {url}                      # the CPA to log in to
-  management-key: ${{env:CPA_MANAGEMENT_KEY}}
-
-# Only the keys written here are owned.
-config:
-  debug: false
-
-auth-files:
-  prune: false          # never delete what is not listed
-  files:
-    # the shared account, parked
-    - name: claude-ops@example.com.json
-      disabled: true
-      fields:
-        note: "ops"       # quoted on purpose
-"""
 
 
 @pytest.fixture

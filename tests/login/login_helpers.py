@@ -30,6 +30,25 @@ PROBE = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
     "from reconciler.cli import main; sys.exit(main(sys.argv[1:]))"
 )
+DESIRED = """\
+# Desired state of the team's CPA (kept in git).
+target:
+  url: {url}                      # the CPA to log in to
+  management-key: ${{env:CPA_MANAGEMENT_KEY}}
+
+# Only the keys written here are owned.
+config:
+  debug: false
+
+auth-files:
+  prune: false          # never delete what is not listed
+  files:
+    # the shared account, parked
+    - name: claude-ops@example.com.json
+      disabled: true
+      fields:
+        note: "ops"       # quoted on purpose
+"""
 URL_LINE = re.compile(r"^(https://\S+)\r?$", re.M)
 
 

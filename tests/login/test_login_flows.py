@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from conftest import DESIRED
-from login_helpers import KEY, REPO, Session, approve, callback_for
+import httpx
+from login_helpers import DESIRED, KEY, REPO, Session, approve, callback_for
 
 from reconciler.emulator import Emulator
 
@@ -244,3 +245,38 @@ def test_desired_file_without_auth_files_section(emu: Emulator, tmp_path: Path) 
         f"# mine\ntarget:\n  url: {emu.url}\nauth-files:\n  files:\n  - name: {CODEX}\n"
     )
     assert DESIRED  # the richer file is the fixture's
+
+
+def test_webui_lets_cpa_take_the_redirect(emu: Emulator) -> None:
+    session = Session("claude", "--url", emu.url, "--webui")
+    url = session.auth_url()
+    session.wait_for("Press Enter once the browser says the login is done")
+    # CPA's forwarder on the provider's port hands the redirect to CPA itself
+    with httpx.Client(base_url=emu.management_url, timeout=10) as forwarder:
+        query = parse_qs(urlsplit(url).query)
+        assert (
+            forwarder.get(
+                "/oauth-callback", params={"state": query["state"][0], "code": "fwd"}
+            ).status_code
+            == 200
+        )
+    session.type("\n")
+    assert session.finish() == 0, session.output
+    assert "Logged in: claude-alice@example.com.json (provider claude" in session.output
+    starts = [r for r in emu.requests() if r.path.endswith("/anthropic-auth-url")]
+    assert [r.query for r in starts] == [{"is_webui": ["true"]}]
+    counts = emu.request_counts()
+    assert counts[CALLBACK] == 0  # login sent none
+    assert counts[("GET", "/v0/management/oauth-callback")] == 1  # the forwarder's
+
+
+def test_callback_url_finishes_a_login_started_elsewhere(emu: Emulator) -> None:
+    with httpx.Client(
+        base_url=emu.management_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    ) as web_ui:
+        url = web_ui.get("/codex-auth-url").json()["url"]
+    session = Session("codex", "--url", emu.url, "--callback-url", callback_for(url))
+    assert session.finish() == 0, session.output
+    assert "Finishing the codex login started earlier" in session.output
+    assert f"Logged in: {CODEX}" in session.output
+    assert emu.request_counts()[("GET", "/v0/management/codex-auth-url")] == 1  # the web UI's
