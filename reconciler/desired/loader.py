@@ -897,6 +897,9 @@ def desired_state_schema() -> dict[str, Any]:
     schema = DesiredFile.model_json_schema(by_alias=True)
     schema.pop("title", None)
     _add_config_schema(schema)
+    from reconciler.desired import fleet  # imports this module: loaded only here
+
+    fleet.extend_schema(schema)  # a fleet file (targets:) is a desired-state file too
     return {"$schema": SCHEMA_DIALECT, "title": SCHEMA_TITLE, **schema}
 
 

@@ -25,6 +25,8 @@ def test_schema_header_and_kebab_keys() -> None:
         "config-file",
         "config-policy",
         "auth-files",
+        "targets",  # a fleet file
+        "target-config",
     }
     assert schema["additionalProperties"] is False
     auth_files = schema["$defs"]["AuthFilesSpec"]["properties"]

@@ -133,7 +133,7 @@ def test_refusals_name_file_and_line(
 
 def test_the_fleet_example_loads() -> None:
     example = Path(__file__).parents[2] / "examples" / "fleet" / "desired-state.yaml"
-    env = {n: "x-PLANTED" for n in ("CPA_KEY_EU_1", "CPA_KEY_EU_2", "CPA_KEY_US_1")}
+    env = dict.fromkeys(("CPA_KEY_EU_1", "CPA_KEY_EU_2", "CPA_KEY_US_1"), "x-PLANTED")
     env["US_EGRESS_PROXY"] = "http://egress.us:3128"
     loaded = fleet_loader.load_any(example, environ=env)
     assert isinstance(loaded, fleet_loader.LoadedFleet)
@@ -141,3 +141,19 @@ def test_the_fleet_example_loads() -> None:
     placed = loaded.fleet.placed()
     assert placed["codex-alice@example.com-plus.json"] == "eu-1"
     assert set(placed) == {f.name for f in loaded.fleet.files}
+
+
+def test_the_published_schema_takes_a_fleet_file() -> None:
+    from reconciler.desired.loader import desired_state_schema
+
+    schema = desired_state_schema()
+    defs = schema["$defs"]
+    targets = schema["properties"]["targets"]
+    assert targets["additionalProperties"]["$ref"] == "#/$defs/FleetTargetSpec"
+    assert {"url", "management-key", "weight", "drain", "max-deletions"} <= set(
+        defs["FleetTargetSpec"]["properties"]
+    )
+    assert defs["FleetTargetSpec"]["required"] == ["url", "management-key"]
+    assert defs["AuthFilesSpec"]["properties"]["placement"]["enum"] == ["spread", "pinned"]
+    assert "target" in defs["AuthFileEntrySpec"]["properties"]
+    assert schema["not"] == {"required": ["target", "targets"]}
