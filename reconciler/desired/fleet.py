@@ -136,6 +136,15 @@ def is_fleet_text(text: str) -> bool:
     return _FLEET_LINE.search(text) is not None
 
 
+def is_fleet_file(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` has a top-level ``targets:`` line (unreadable: False, the
+    loader then says why)."""
+    try:
+        return is_fleet_text(read_text_bounded(Path(path), DOCUMENT_LIMIT))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def load_any(
     path: str | os.PathLike[str],
     *,

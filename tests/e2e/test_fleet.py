@@ -136,3 +136,13 @@ def test_one_server_down_the_others_are_planned_and_applied(
     for name in ("eu-1", "us-1"):
         assert "debug: true" in world.emus[name].config_yaml()
     assert "wrong-key-PLANTED" not in applied.text
+
+
+def test_validate_a_fleet_file(world: FleetWorld, cli: Cli) -> None:
+    ok = cli("validate", world.write())
+    assert ok.code == 0, ok.text
+    assert "valid fleet (3 targets, 30 auth files placed eu-1:" in ok.out
+    bad = cli("validate", world.write(pins={world.files[0]: "nowhere"}))
+    assert bad.code == 1
+    assert "desired-state.yaml:" in bad.err and "unknown target 'nowhere'" in bad.err
+    assert world.mutations() == 0 and not any(e.requests() for e in world.emus.values())
