@@ -62,6 +62,9 @@ def test_spread_drain_and_back(world: FleetWorld, cli: Cli) -> None:
     assert back.code == 0, back.text
     assert {f: t[0] for f, t in world.where().items()} == before
     assert cli("plan", desired, "--detailed-exitcode").code == 0
+    assert cli("plan", desired, "--json").code == 0
+    for result in cli.results:  # keys and tokens never shown, in text or JSON
+        assert "PLANTED" not in result.text
 
 
 def test_a_move_carries_the_tokens_refreshed_since_the_plan(world: FleetWorld, cli: Cli) -> None:
