@@ -64,6 +64,7 @@ class AuthStore:
         self.auth_dir = auth_dir
         self._lock = threading.RLock()
         self._records: dict[str, AuthRecord] = {}
+        self._by_index: dict[str, str] = {}  # auth_index -> file name, as last seen
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -103,10 +104,20 @@ class AuthStore:
     def find_by_index(
         self, auth_index: str, index_of: Callable[[AuthRecord], str]
     ) -> AuthRecord | None:
-        for record in self.scan():
-            if index_of(record) == auth_index:
+        """The record whose ``auth_index`` is this: the last match is remembered and checked
+        with one stat (CPA looks it up in memory); otherwise one directory scan."""
+        name = self._by_index.get(auth_index)
+        if name is not None:
+            record = self.get(name)
+            if record is not None and index_of(record) == auth_index:
                 return record
-        return None
+        found = None
+        for record in self.scan():
+            index = index_of(record)
+            self._by_index[index] = record.name
+            if index == auth_index:
+                found = record
+        return found
 
     def read_bytes(self, name: str) -> bytes | None:
         try:

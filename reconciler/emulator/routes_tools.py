@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,8 +71,9 @@ def api_call(state: EmulatorState, req: Request) -> Response:
         return error(502, "request failed")
     data = body.get("data") or None
     try:
-        with httpx.Client(timeout=state.upstream_timeout, trust_env=False) as client:
-            answer = client.request(method, url, headers=headers, content=data)
+        answer = _upstream(state.upstream_timeout).request(
+            method, url, headers=headers, content=data
+        )
     except httpx.HTTPError:
         return error(502, "request failed")
     header: dict[str, list[str]] = {}
@@ -83,6 +85,20 @@ def api_call(state: EmulatorState, req: Request) -> Response:
 
 
 _INDEX_KEYS = ("auth_index", "authIndex", "AuthIndex")
+_CLIENTS: dict[float, httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _upstream(timeout: float) -> httpx.Client:
+    """One shared client per timeout (CPA keeps one transport): building a client per call
+    costs an SSL context each time, which serialised concurrent api-calls on the GIL."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(timeout)
+        if client is None:
+            client = _CLIENTS[timeout] = httpx.Client(
+                timeout=timeout, trust_env=False, limits=httpx.Limits(max_connections=256)
+            )
+        return client
 
 
 def _binds(body: Any) -> bool:
