@@ -25,6 +25,7 @@ QUICK = Settings(
     repeat=1,
     auth_cost=0.0,
     diff_runs=3,
+    quota_credentials=20,
 )
 
 

@@ -10,6 +10,7 @@ one at a time (``--quota-concurrency 1``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.fixtures import seeded_emulator
@@ -23,10 +24,10 @@ DEFAULT_CONCURRENCY = 4
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "quota"))
 
 
-def quota_rows(files: int, auth_cost: float, progress: object) -> list[Row]:
+def quota_rows(files: int, auth_cost: float, progress: Callable[[str], None]) -> list[Row]:
     from fake_provider import FakeProvider  # tests/quota: the same fake the tests use
 
-    say = progress if callable(progress) else (lambda _text: None)
+    say = progress
     scenario = f"status --quota, {count(files)} credentials"
     results = {}
     with (

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fixtures import seeded_emulator, write_desired
+from bench.quota_status import quota_rows
 from bench.runner import (
     BenchError,
     imports_command,
@@ -48,7 +49,7 @@ DAEMON_MB = 100.0
 DAEMON_GROWTH_MB = 1.0
 
 Progress = Callable[[str], None]
-SCENARIOS = ("plan", "diff", "apply", "daemon")
+SCENARIOS = ("plan", "diff", "apply", "daemon", "quota")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Settings:
     daemon_api_keys: int = 100
     repeat: int = 3
     auth_cost: float = 0.06
+    quota_credentials: int = 1_000  # status --quota (bench/quota_status.py)
     diff_runs: int = 5
     naive: bool = True
     only: frozenset[str] = frozenset(SCENARIOS)
@@ -286,4 +288,6 @@ def all_rows(settings: Settings, progress: Progress) -> list[Row]:
         rows += apply_rows(settings, progress)
     if "daemon" in settings.only:
         rows += daemon_rows(settings, progress)
+    if "quota" in settings.only:
+        rows += quota_rows(settings.quota_credentials, settings.auth_cost, progress)
     return rows

@@ -124,3 +124,12 @@ def test_the_daemon_row_shows_memory_at_start_and_end(run: Run) -> None:
     assert _count(daemon["requests"]) >= 2 * 20
     assert daemon["memory"].startswith("RSS ") and "->" in daemon["memory"]
     assert daemon["result"] in ("PASS", "FAIL")  # memory varies by machine: shape only
+
+
+def test_the_quota_row_counts_one_listing_and_one_api_call_per_credential(run: Run) -> None:
+    _, rows = run
+    ours = _find(
+        rows, "status --quota, 20 credentials", "reconciler status --quota (concurrency 4)"
+    )
+    single = _find(rows, "status --quota, 20 credentials", "the same reads one at a time")
+    assert _count(ours["requests"]) == _count(single["requests"]) == 21
