@@ -8,8 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import EXE, KEY, Status, simple_file
 from fake_provider import FakeProvider
+from quota_helpers import EXE, KEY, Status, simple_file
 
 from reconciler.emulator import Emulator
 

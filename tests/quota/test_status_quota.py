@@ -12,8 +12,8 @@ import json
 import re
 from typing import Any
 
-from conftest import KEY, Status, codex_file, simple_file
 from fake_provider import FakeProvider, expected
+from quota_helpers import KEY, Status, codex_file, simple_file
 
 from reconciler.emulator import Emulator
 from reconciler.quota.recipes import FORBIDDEN
