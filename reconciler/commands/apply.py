@@ -13,7 +13,7 @@ from reconciler.client.management import ManagementClient
 from reconciler.commands import fleet_run, options
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
 from reconciler.desired import fleet
-from reconciler.desired.loader import LoadedDesired
+from reconciler.desired.loader import LoadedDesired, read_key_file
 from reconciler.output import plan_json, render
 from reconciler.pipeline import apply as executor
 from reconciler.pipeline import planfile, planning
@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow re-seeding auth files marked replace: true (overwrites live tokens)",
     )
+    parser.add_argument(
+        "--next-management-key-file",
+        metavar="FILE",
+        help="rotate the management key: set remote-management.secret-key (written as "
+        "${management-key}) to the key in FILE, apply, switch to it and check it with one request",
+    )
     options.add_state_dir_argument(parser)
     options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
@@ -51,15 +57,18 @@ def run(args: argparse.Namespace) -> int:
         return fleet_run.run_apply(args, loaded)
     fleet_run.refuse_single_target_flags(args)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
+    next_key = _next_key(args, loaded, target)
     saved = planfile.read_plan_file(args.plan) if args.plan else None
     if saved is not None:
         _check_plan_target(saved, target, args.plan)
+    # When rotating, the next key is a secret of this run too: masked in any server text.
+    state = loaded.with_management_key(next_key).state if next_key else loaded.state
     with (
         state_lock(options.state_dir(args, Path(args.desired))),
-        options.client_for(
-            target, options.state_dir(args, Path(args.desired)), loaded.state
-        ) as client,
+        options.client_for(target, options.state_dir(args, Path(args.desired)), state) as client,
     ):
+        if next_key is not None:
+            return _rotate(args, loaded, target, client, next_key)
         return _apply(args, loaded, target, client, saved)
 
 
@@ -69,6 +78,7 @@ def _apply(
     target: planning.Target,
     client: ManagementClient,
     saved: dict[str, Any] | None,
+    rotation: _Rotation | None = None,
 ) -> int:
     planned = planning.plan_once(
         loaded,
@@ -76,6 +86,7 @@ def _apply(
         client,
         allow_mass_delete=args.allow_mass_delete,
         allow_replace=args.allow_replace,
+        next_key=rotation.key if rotation else None,
     )
     if saved is not None:
         _check_saved_plan(saved, planned, args.plan)
@@ -114,6 +125,7 @@ def _apply(
             backup,
             seed_key=planning.SEED_KEY,
             progress=progress,
+            after_config=rotation.switch if rotation else None,
         )
     finally:
         if backup.exists:
@@ -126,6 +138,115 @@ def _apply(
         keys = ", ".join(result.restart_required)
         print(f"Applied, takes effect after a CPA restart: {keys}")
     return _finish_unresolved(plan.unresolved, done=len(result.done))
+
+
+NEXT_KEY_FLAG = "--next-management-key-file"
+
+
+def _next_key(
+    args: argparse.Namespace, loaded: LoadedDesired, target: planning.Target
+) -> str | None:
+    """The key of ``--next-management-key-file``, checked before any request: a rotation plans
+    and applies in one run (no ``--plan``), to a key that is not the one in use, and the desired
+    state must set the secret-key to it (``${management-key}``, or that key itself)."""
+    path = getattr(args, "next_management_key_file", None)
+    if path is None:
+        return None
+    if args.plan:
+        raise errors.UsageError(
+            f"{NEXT_KEY_FLAG} cannot be used with --plan: a rotation plans and applies in one "
+            "run (the saved plan was made for the key in use)"
+        )
+    key = read_key_file(path, origin=NEXT_KEY_FLAG)
+    if key == target.key:
+        raise errors.UsageError(
+            f"{NEXT_KEY_FLAG} {path}: this is the key in use already; nothing to rotate"
+        )
+    bound = loaded.with_management_key(key).state.config or {}
+    secret = bound.get("remote-management", {}).get("secret-key")
+    if secret != key:
+        raise errors.UsageError(
+            f"{NEXT_KEY_FLAG}: {loaded.path} must set remote-management.secret-key to "
+            "${management-key} (the key in use, bound to the next key for this run) for a "
+            "rotation; nothing was sent"
+        )
+    return key
+
+
+class _Rotation:
+    """The key being rotated to, and whether the client switched to it (after CPA accepted the
+    config write that set it)."""
+
+    def __init__(self, client: ManagementClient, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.switched = False
+
+    def switch(self) -> None:
+        self.client.set_management_key(self.key)
+        self.switched = True
+
+
+def _rotate(
+    args: argparse.Namespace,
+    loaded: LoadedDesired,
+    target: planning.Target,
+    client: ManagementClient,
+    next_key: str,
+) -> int:
+    """Apply with the secret-key set to the next key, switch to it right after CPA accepted
+    the config write, check it with one request, and say exactly where CPA is if anything
+    fails."""
+    flag = f"{NEXT_KEY_FLAG} {args.next_management_key_file}"
+    rotation = _Rotation(client, next_key)
+    try:
+        code = _apply(args, loaded, target, client, None, rotation)
+    except errors.ReconcilerError as exc:
+        if rotation.switched:
+            exc.message = (
+                f"{exc.message}\nThe management key WAS rotated: CPA accepted config.yaml with "
+                f"the new secret-key, so from now on it accepts only the key in {flag}. Put that "
+                "key where your runs read it, then run apply again to finish."
+            )
+        elif isinstance(exc, errors.ApplyError):
+            exc.message = (
+                f"{exc.message}\nThe management key was not rotated as far as this run knows: "
+                "CPA did not confirm the config write. If a plan with the old key is now "
+                f"refused (401), the write did reach CPA: use the key in {flag}."
+            )
+        else:
+            exc.message = (
+                f"{exc.message}\nThe management key was not rotated: nothing was written "
+                "to config.yaml, and CPA still accepts the key in use."
+            )
+        raise
+    if not rotation.switched:
+        print("The management key was not rotated: the plan wrote no config (nothing was applied).")
+        return 1 if code == 0 else code
+    try:
+        client.get_config_yaml()  # one request with the new key
+    except errors.ReconcilerError as exc:
+        raise errors.ApplyError(
+            f"the key rotation could not be checked: {exc}\n"
+            "CPA accepted config.yaml with the new secret-key (it answered 200), but the check "
+            f"request with the key in {flag} failed. CPA's management handler takes a new "
+            "config at once, so it should now accept only the new key. Check with one run: "
+            f"`reconciler plan {args.desired} --management-key-file "
+            f"{args.next_management_key_file}`. If CPA refuses both keys, set "
+            "remote-management.secret-key in config.yaml on the CPA host by hand (plaintext; "
+            "CPA hashes it on load) or start CPA with MANAGEMENT_PASSWORD; the previous "
+            "config.yaml is in the backup printed above",
+            done=["update config/config.yaml"],
+            not_done=["check the new management key"],
+        ) from exc
+    print(
+        f"Management key rotated: CPA accepts the key in {flag} (checked with one request); the "
+        "old key is refused from now on. Now put the new key where every run reads it: the "
+        "cron key file (--management-key-file / CPA_MANAGEMENT_KEY_FILE), the CI secret "
+        "CPA_MANAGEMENT_KEY, the daemon's key file (re-read every cycle) or its variable "
+        "(restart it)."
+    )
+    return code
 
 
 def _finish_unresolved(unresolved: tuple[str, ...], *, done: int) -> int:

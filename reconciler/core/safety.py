@@ -28,6 +28,9 @@ class Blocker:
 @dataclass(frozen=True)
 class SafetyOptions:
     key_in_use: str | None = None
+    # The key being rotated to (apply --next-management-key-file): a secret-key that opens it
+    # is accepted, since the client switches to it right after the config write.
+    next_key: str | None = None
     target_is_loopback: bool = True
     allow_mass_delete: bool = False
     allow_replace: bool = False
@@ -81,7 +84,8 @@ def lockout_blockers(
         return []
     out: list[Blocker] = []
     new_secret = _final_value(writes, SECRET_KEY_PATH)
-    if new_secret is not _UNCHANGED and not _opens(new_secret, opts.key_in_use):
+    rotating = opts.next_key is not None and _opens(new_secret, opts.next_key)
+    if new_secret is not _UNCHANGED and not _opens(new_secret, opts.key_in_use) and not rotating:
         out.append(
             Blocker(
                 "lockout",

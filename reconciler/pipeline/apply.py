@@ -54,6 +54,7 @@ class _Run:
     backup: Backup
     seed_key: bytes
     progress: Progress
+    after_config: Callable[[], None] | None = None
     result: ApplyResult = field(default_factory=ApplyResult)
     pending: list[str] = field(default_factory=list)
 
@@ -71,14 +72,16 @@ def apply_plan(
     *,
     seed_key: bytes,
     progress: Progress = lambda _msg: None,
+    after_config: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` (made from ``desired`` and ``live``). Raises SafetyError before any
     request when the plan is blocked, StalePlanError when the server changed since the plan
-    (nothing written), ApplyError when it stopped part-way."""
+    (nothing written), ApplyError when it stopped part-way. ``after_config`` is called right
+    after CPA accepted the config write (a key rotation switches the client's key there)."""
     if plan.blockers:
         raise errors.SafetyError("; ".join(b.message for b in plan.blockers))
     _refuse_unkept_names([a.name for a in plan.actions if _uploads(a)])
-    run = _Run(plan, desired, live, client, backup, seed_key, progress)
+    run = _Run(plan, desired, live, client, backup, seed_key, progress, after_config)
     run.pending = [f"{a.op} {a.address}" for a in plan.actions]
     run.result.backup = backup
     _check_auth_files_unchanged(run)
@@ -209,6 +212,8 @@ def _apply_config(run: _Run) -> None:
     run.progress("writing config.yaml")
     run.client.put_config_yaml(config_document.rewrite(current, action.writes))
     run.finish(action)
+    if run.after_config is not None:
+        run.after_config()
 
 
 def upload_content(entry: DesiredAuthFile, seed_key: bytes) -> bytes:

@@ -225,9 +225,11 @@ def build_plan(
     *,
     allow_mass_delete: bool = False,
     allow_replace: bool = False,
+    next_key: str | None = None,
 ) -> Plan:
     opts = SafetyOptions(
         key_in_use=target.key,
+        next_key=next_key,
         target_is_loopback=target.is_loopback,
         allow_mass_delete=allow_mass_delete,
         allow_replace=allow_replace,
@@ -302,8 +304,11 @@ def plan_once(
     *,
     allow_mass_delete: bool = False,
     allow_replace: bool = False,
+    next_key: str | None = None,
 ) -> Planned:
-    loaded = loaded.with_management_key(target.key)
+    """Plan ``loaded`` against the live server. ``${management-key}`` is bound to the key in
+    use, or to ``next_key`` when rotating to it (the lockout guard then accepts exactly it)."""
+    loaded = loaded.with_management_key(next_key or target.key)
     live_state = live.fetch_live(client, loaded.state)
     plan = build_plan(
         loaded.state,
@@ -311,5 +316,6 @@ def plan_once(
         target,
         allow_mass_delete=allow_mass_delete,
         allow_replace=allow_replace,
+        next_key=next_key,
     )
     return Planned(loaded, target, live_state, plan)
