@@ -161,6 +161,7 @@ def field_equal(want: Any, have: Any) -> bool:
         return type(want) is type(have) and want == have
     if isinstance(want, list) and isinstance(have, list):
         return len(want) == len(have) and all(
-            field_equal(a, b) for a, b in zip(want, have, strict=True)
+            field_equal(a, b)
+            for a, b in zip(want, have, strict=True)  # pragma: no mutate: lengths are equal here
         )
     return bool(want == have)

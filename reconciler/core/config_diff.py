@@ -97,7 +97,7 @@ def _prune(
             continue
         if normalize.is_default(p, have):
             continue
-        out.writes.append(Write(p, MISSING))
+        out.writes.append(Write(p, MISSING))  # pragma: no mutate: MISSING is the default value
         out.changes.append(Change(p, before=have))
 
 
@@ -122,7 +122,8 @@ def _describe_set(path: Path, before: list[Any], after: list[Any]) -> list[Chang
 def _describe_ordered(path: Path, before: list[Any], after: list[Any]) -> list[Change]:
     from deepdiff import DeepDiff  # imported here: only a changed list of mappings needs it
 
-    tree = DeepDiff(before, after, view="tree", verbose_level=2)
+    # not mutated: verbose_level shapes only the text view (the tree has t1 and t2 either way)
+    tree = DeepDiff(before, after, view="tree", verbose_level=2)  # pragma: no mutate
     changes: list[Change] = []
     for kind in sorted(tree.keys()):
         for level in tree[kind]:

@@ -89,7 +89,8 @@ def _char_problem(char: str) -> str | None:
     if category == "Cs":
         return f"it holds {code}, a lone surrogate that is not text (not valid UTF-8)"
     if category == "Cc":
-        if char < " " and char != "\x1b":
+        c0 = char < " "  # pragma: no mutate: no control character lies from " " to U+007E
+        if c0 and char != "\x1b":
             stored = f"%{ord(char):02X}"
             return (
                 f"it holds the control character {code}: the upload sends it as {stored!r} "
@@ -107,7 +108,7 @@ def _char_problem(char: str) -> str | None:
             "(auth files are flat in auth-dir)"
         )
     if category == "Cf":
-        name = unicodedata.name(char, "a formatting character")
+        name = unicodedata.name(char, "a formatting character")  # pragma: no mutate: all have one
         return (
             f"it holds {code} {name}, an invisible formatting character (bidi controls and "
             "zero-width characters make a name show as something else)"

@@ -108,7 +108,9 @@ def make_plan(desired: DesiredState, live: LiveState, options: PlanOptions) -> P
                     cdiff.restart_keys,
                 )
             )
-            blockers += safety.lockout_blockers(cdiff.writes, live.config, options.safety)
+            blockers += safety.lockout_blockers(  # pragma: no mutate: the first blockers, = or +=
+                cdiff.writes, live.config, options.safety
+            )
     adiff = auth_diff.diff_auth_files(desired, live.auth_files, seed_key=options.seed_key)
     ordered = sorted(adiff.actions, key=lambda a: (_OP_RANK[a.op], a.name))
     actions += [Action("auth-file", a.name, a.op, a.reason, a.changes) for a in ordered]

@@ -114,7 +114,7 @@ def _final_value(writes: list[Write], path: Path) -> Any:
     for w in writes:
         if w.path == path:
             value = w.value
-        elif w.path == path[: len(w.path)] and len(w.path) < len(path):
+        elif w.path == path[: len(w.path)]:  # a mapping written above ``path``
             value = _lookup(w.value, path[len(w.path) :])
     return value
 
@@ -128,13 +128,14 @@ def _lookup(value: Any, rest: Path) -> Any:
 
 
 def _relies_on_secret_key(live: Mapping[str, Any] | None, key: str) -> bool:
-    secret = _lookup(dict(live or {}), SECRET_KEY_PATH)
-    return isinstance(secret, str) and secret != "" and _opens(secret, key)
+    return _opens(_lookup(dict(live or {}), SECRET_KEY_PATH), key)
 
 
 def _opens(secret: Any, key: str) -> bool:
-    if not isinstance(secret, str) or secret == "":
+    """Whether the secret-key ``secret`` (plaintext or bcrypt hash; MISSING or any other
+    non-string opens nothing) lets ``key`` in."""
+    if secret == "":  # an empty secret-key turns the management API off: no key opens it
         return False
     if normalize.is_bcrypt_hash(secret):
         return normalize.bcrypt_matches(key, secret)
-    return secret == key
+    return bool(secret == key)
