@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections import Counter
 from typing import Any
 
 import bcrypt
@@ -153,17 +152,16 @@ def _equal(path: Path, a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         if path and path[-1] in defaults.SET_LIKE_KEYS:
             a, b = _spelled_as(path, a, b), _spelled_as(path, b, a)
-            return _as_multiset(a, dedupe=True) == _as_multiset(b, dedupe=True)
-        return len(a) == len(b) and all(
-            _equal((*path, i), x, y) for i, (x, y) in enumerate(zip(a, b, strict=True))
-        )
+            return _as_set(a) == _as_set(b)
+        pairs = zip(a, b, strict=True)  # pragma: no mutate: the lengths are equal here
+        return len(a) == len(b) and all(_equal((*path, i), x, y) for i, (x, y) in enumerate(pairs))
     if isinstance(a, bool) or isinstance(b, bool):
-        return a is b or (isinstance(a, bool) and isinstance(b, bool) and a == b)
+        return a is b  # a bool equals only the same bool: True is not 1
     if a == b or _both_nan(a, b) or _bare_scalar_spelled(path, a, b):
         return True
-    da, db = go_duration_ns(a), go_duration_ns(b)
-    if da is not None and db is not None and (isinstance(a, str) or isinstance(b, str)):
-        return da == db
+    if isinstance(a, str) or isinstance(b, str):  # a Go duration string, the other ns or text
+        da = go_duration_ns(a)
+        return da is not None and da == go_duration_ns(b)
     return False
 
 
@@ -200,7 +198,9 @@ def _build_bare(text: str) -> Any:
     """
     if not text or text[0] not in _NUMBER_STARTS or text != text.strip():
         return MISSING
-    tag = _BARE.resolver.resolve(ScalarNode, text, (True, False))
+    # implicit=(plain, quoted): the quoted flag is read only for a scalar that is not plain
+    implicit = (True, False)  # pragma: no mutate: (True, True) is the same
+    tag = _BARE.resolver.resolve(ScalarNode, text, implicit)
     if str(tag).rpartition(":")[2] not in ("int", "float", "timestamp"):
         return MISSING
     try:
@@ -222,12 +222,13 @@ def _spelled_as(path: Path, items: list[Any], others: list[Any]) -> list[Any]:
 
 
 def _scalar_key(value: Any) -> tuple[type, Any]:
-    return (float, "nan") if _both_nan(value, value) else (type(value), value)
+    if _both_nan(value, value):  # NaN is no dict key: it never equals itself
+        return (float, "nan")  # pragma: no mutate: any one marker of NaN works
+    return (type(value), value)
 
 
-def _as_multiset(items: list[Any], *, dedupe: bool) -> Counter[str]:
-    keys = [secrets.canonical_json(i) for i in items]
-    return Counter(set(keys)) if dedupe else Counter(keys)
+def _as_set(items: list[Any]) -> set[str]:
+    return {secrets.canonical_json(i) for i in items}
 
 
 def _secret_key_equal(desired: Any, live: Any) -> bool:
@@ -237,10 +238,9 @@ def _secret_key_equal(desired: Any, live: Any) -> bool:
         return True
     if desired == "" or live == "":
         return False
-    if is_bcrypt_hash(live) and not is_bcrypt_hash(desired):
-        return bcrypt_matches(desired, live)
-    if is_bcrypt_hash(desired) and not is_bcrypt_hash(live):
-        return bcrypt_matches(live, desired)
+    live_hashed, desired_hashed = is_bcrypt_hash(live), is_bcrypt_hash(desired)
+    if live_hashed != desired_hashed:  # a plaintext and a hash (two hashes: no bcrypt run)
+        return bcrypt_matches(desired, live) if live_hashed else bcrypt_matches(live, desired)
     return False
 
 

@@ -78,6 +78,7 @@ def test_a_refused_name_says_why(name: str, problem: str) -> None:
         "1:x.json",
         "ab:c.json",
         "a.b.json",
+        "X.json",
         "a" * 250 + ".json",  # 255 bytes
         "é" * 125 + ".json",  # 255 bytes in UTF-8
         "a\u00e9 b.json",
