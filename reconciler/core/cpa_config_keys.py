@@ -531,14 +531,16 @@ class _Checker:
 
     def scalar(self, value: Any, kind: Scalar, path: Path) -> None:
         if isinstance(value, Mapping | list):
-            self.add(path, f"expected {_expected(kind)}, got {self.got(path, value)}")
+            got = self.got(path, value)  # pragma: no mutate: a list or mapping: the path is moot
+            self.add(path, f"expected {_expected(kind)}, got {got}")
             return
         if kind.kind == "string":  # pragma: no mutate: a shortcut, _scalar_problem accepts it too
             return
         if path in self.referenced and kind.kind in ("int", "bool"):
             self.add(
                 path,
-                f"expected {_expected(kind)}, got {self.got(path, value)}: a reference "
+                # not mutated: got() shows a referenced scalar by its path, never its value
+                f"expected {_expected(kind)}, got {self.got(path, value)}: a reference "  # pragma: no mutate
                 "always gives a string, which CPA refuses here; write the value itself",
             )
             return

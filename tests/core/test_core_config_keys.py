@@ -71,6 +71,7 @@ def _messages(config: dict[str, Any], **kwargs: Any) -> list[str]:
         ),
         ({"credential-in-flight": {"stale-after": []}}, "expected a Go duration, got a list"),
         ({"api-keys": "k"}, "expected a list, got the string 'k'"),
+        ({"codex-api-key": [{"headers": {"X-A": [1]}}]}, "expected a string, got a list"),
         ({"routing": 5}, "expected a mapping, got 5"),
         (
             {"disable-image-generation": "never"},
