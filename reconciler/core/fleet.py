@@ -59,7 +59,8 @@ def score(target: str, file: str, weight: float = 1.0) -> float:
     a target wins is its weight over the sum of the weights, and the score of one pair never
     depends on the other targets (which is what makes the placement stable)."""
     digest = hashlib.sha256(f"{target}\0{file}".encode()).digest()
-    u = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2)
+    # not mutated: a constant off by one (or the byte order, big by default) changes no double
+    u = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2)  # pragma: no mutate
     return -weight / math.log(u)
 
 
@@ -67,11 +68,11 @@ def place(file: str, targets: Iterable[FleetTarget]) -> str | None:
     """The target ``file`` lands on among the eligible ``targets`` (None when there is none).
     Ties (practically never) go to the name that sorts first."""
     best: tuple[float, str] | None = None
-    for t in targets:
+    for t in sorted(targets, key=lambda t: t.name):  # by name: on a tie the first one stays
         if not t.eligible:
             continue
         s = score(t.name, file, t.weight)
-        if best is None or s > best[0] or (s == best[0] and t.name < best[1]):
+        if best is None or s > best[0]:
             best = (s, t.name)
     return None if best is None else best[1]
 
@@ -108,7 +109,8 @@ class CredentialInfo:
 def identity(info: CredentialInfo) -> str:
     """``provider:account``: codex's ChatGPT account id, else the e-mail (case-folded); with
     neither, ``file:<name>`` (only the same name is then the same credential)."""
-    provider = (info.provider or "unknown").strip().lower()
+    nameless = "unknown"  # pragma: no mutate: lower-cased below, so its case is moot
+    provider = (info.provider or nameless).strip().lower()
     if provider == "codex" and info.account_id:
         return f"codex:{info.account_id}"
     if info.email and info.email.strip():
@@ -336,7 +338,11 @@ def make_fleet_plan(
 
 def _copies(lives: Mapping[str, TargetLive], order: Mapping[str, int]) -> list[Copy]:
     out: list[Copy] = []
-    for tname in sorted(lives, key=lambda n: order.get(n, len(order))):
+
+    def rank(tname: str) -> int:
+        return order.get(tname, len(order))  # pragma: no mutate: every read target is listed
+
+    for tname in sorted(lives, key=rank):
         tl = lives[tname]
         for name in sorted(tl.live.auth_files):
             info = tl.credentials.get(name)
@@ -387,7 +393,10 @@ def _credentials(copies: list[Copy], lives: Mapping[str, TargetLive]) -> list[li
     first_by: dict[tuple[str, str], int] = {}
     for i, c in enumerate(copies):
         ident = identity(_info(lives, c))
-        keys = [("name", c.name)] + ([] if ident.startswith("file:") else [("id", ident)])
+        # not mutated: the two tags only need to differ, and a file: identity keyed by id too
+        # would join only copies of the same name, which the name key joins already
+        by_id = [] if ident.startswith("file:") else [("id", ident)]  # pragma: no mutate
+        keys = [("name", c.name), *by_id]  # pragma: no mutate
         for key in keys:
             j = first_by.setdefault(key, i)
             if j != i:
@@ -402,8 +411,9 @@ def _newest(copies: list[Copy], prefer: Copy | None, order: Mapping[str, int]) -
     """The copy with the newest ``last_refresh`` (RFC 3339 in UTC sorts as text; a missing one
     is oldest); on a tie ``prefer``, then the target listed first, then the name."""
 
-    def key(c: Copy) -> tuple[str, int, int, str]:
-        return (c.last_refresh or "", 1 if c == prefer else 0, -order.get(c.target, 0), c.name)
+    def key(c: Copy) -> tuple[str, bool, int, str]:
+        listed = order.get(c.target, 0)  # pragma: no mutate: every copy's target is listed
+        return (c.last_refresh or "", c == prefer, -listed, c.name)
 
     return max(copies, key=key)
 
@@ -426,13 +436,15 @@ def _plan_credential(group: list[Copy], ctx: _Ctx) -> None:
                 continue
             if dest not in lives:
                 deferred.append((c.name, f"not moved from {c.target}: target {dest} was not read"))
-                handled.add((c.target, c.name))
+                # not mutated (here and below): a declared name placed elsewhere is out of this
+                # target's plan anyway
+                handled.add((c.target, c.name))  # pragma: no mutate
                 continue
             why = f"placed on {dest}" + (
                 f" ({c.target} drains)" if c.target in ctx.draining else ""
             )
             moves.append(Move(c.name, c.target, c.name, dest, why))
-            handled.add((c.target, c.name))
+            handled.add((c.target, c.name))  # pragma: no mutate
             incoming.add((dest, c.name))
         return
     copies = tuple(group)
@@ -479,7 +491,7 @@ def _plan_credential(group: list[Copy], ctx: _Ctx) -> None:
     )
     for c in (keep, *drop):
         handled.add((c.target, c.name))
-    handled.add((dest, name))
+    handled.add((dest, name))  # pragma: no mutate: it is keep or in drop when it is live
     incoming.add((dest, name))
 
 
