@@ -146,8 +146,13 @@ def test_text_log_format(desired: Path) -> None:
     ],
 )
 def test_bad_flags_exit_1_before_starting(
-    desired: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    desired: Path,
+    flags: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("CLIENT_KEY", "k")  # an unset variable is refused first, on its own
     try:
         code = cli.main(["daemon", str(desired), *flags])
     except SystemExit as exc:  # argparse's own errors
