@@ -98,9 +98,7 @@ def test_a_different_key_is_tried_once_then_nothing_is_sent(
     assert _auth_answers(emulator) == [401] * 4
 
 
-def test_concurrent_runs_send_at_most_n_failed_attempts(
-    emulator: Emulator, tmp_path: Path
-) -> None:
+def test_concurrent_runs_send_at_most_n_failed_attempts(emulator: Emulator, tmp_path: Path) -> None:
     desired = _project(tmp_path)
     with ThreadPoolExecutor(max_workers=6) as pool:
         runs = list(pool.map(lambda _: _plan(desired, emulator.url, WRONG), range(6)))
