@@ -12,8 +12,12 @@ auth-file entry rules) into a ``core.fleet.FleetDesired``; every error names fil
 ``targets:`` line is loaded here, any other by ``loader.load_desired`` (a single-target file is
 never parsed twice, and never changes behaviour).
 
-Not (yet) in a fleet file: ``config-file``, ``${management-key}``, and the check of config keys
-against CPA's list (the single-target loader's ``config`` check).
+As in a single-target file: ``config-file`` (the shared config from a file, instead of
+``config``), ``${management-key}`` at ``remote-management.secret-key`` (in ``config``, the
+config-file, or a ``target-config`` override; bound per target to **that target's** key), and
+the offline check of every config key against CPA's list (``core.cpa_config_keys``, with
+did-you-mean and ``config-policy.allow-unknown-keys``), applied to ``config`` and to each
+``target-config`` override.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.core import fleet
+from reconciler.core import cpa_config_keys, fleet
 from reconciler.core.model import (
     AuthFileEntrySpec,
     AuthFilesPolicy,
@@ -36,6 +40,7 @@ from reconciler.core.model import (
     DesiredFile,
     DesiredState,
 )
+from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import loader, references
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError
@@ -103,6 +108,12 @@ class FleetFile(_Strict):
 
     targets: dict[str, FleetTargetSpec]
     config: dict[str, Any] | None = None
+    config_file: str | None = Field(
+        default=None,
+        alias="config-file",
+        description="A CPA config.yaml kept in the repo, shared by every target (instead of "
+        "config:).",
+    )
     config_policy: ConfigPolicySpec = Field(default=ConfigPolicySpec(), alias="config-policy")
     target_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -186,10 +197,6 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
             ("target",),
             "target and targets are both set; a fleet file names its servers under targets only",
         )
-    if "config-file" in data:
-        raise _error(
-            document, ("config-file",), "config-file is not supported in a fleet file; use config"
-        )
     base = loader._Base(shown=file.parent, absolute=Path(os.path.abspath(file)).parent)
     resolution = references.resolve(
         data, environ=environ, read_file=base.read_text, document=document
@@ -201,22 +208,23 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
         raise loader._validation_error(exc, resolution, document) from None
     targets = _targets(spec, document)
     _check_target_config(spec, document)
+    shared = _shared_config(spec, resolution, document, base, environ)
+    _check_config_keys(spec, shared, resolution, document)
     files = loader._load_auth_files(cast(DesiredFile, spec), resolution, document, base)
     pins = _pins(spec, targets, document)
-    config_secret = frozenset(
-        loader._config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",)
-    )
     states: dict[str, DesiredState] = {}
     for name, tspec in spec.targets.items():
         override = spec.target_config.get(name)
-        secret = config_secret | frozenset(
+        secret = shared.secret | frozenset(
             loader._config_path(p[2:])
             for p in resolution.sources
             if p[:2] == ("target-config", name)
         )
-        config = spec.config
+        config = shared.config
         if override is not None:
-            config = deep_merge(spec.config or {}, override)
+            config = deep_merge(shared.config or {}, override)
+        if config is not None:
+            config = _bind_management_key(config, tspec.management_key)
         policy = spec.auth_files
         states[name] = DesiredState(
             config=config,
@@ -265,9 +273,111 @@ def _check_literal_places(resolution: references.Resolution, document: YamlDocum
                     path,
                     f"{resolution.sources[path]!r} is a reference, which is not allowed here: {why}",
                 )
-    if resolution.key_paths:
-        path = min(resolution.key_paths, key=document.line_of)
-        raise _error(document, path, "${management-key} is not supported in a fleet file")
+    # ${management-key} stands only at remote-management.secret-key, in config or in an
+    # override (bound per target to that target's key: see _bind_management_key).
+    in_config = frozenset(p for p in resolution.key_paths if p[:1] == ("config",))
+    loader._check_key_places(in_config, ("config",), document)
+    for path in sorted(resolution.key_paths - in_config, key=document.line_of):
+        start = path[:2]
+        if path[:1] != ("target-config",) or len(path) < 2:
+            start = ("config",)  # anywhere else: the message names the allowed place
+        loader._check_key_places(frozenset({path}), start, document)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """The shared config (from ``config`` or ``config-file``), the paths whose value is a
+    reference (masked in plans), and where it is written (for the key check's lines)."""
+
+    config: dict[str, Any] | None
+    secret: frozenset[ConfigPath]
+    document: YamlDocument
+    start: YamlPath
+
+
+def _shared_config(
+    spec: FleetFile,
+    resolution: references.Resolution,
+    document: YamlDocument,
+    base: loader._Base,
+    environ: Mapping[str, str],
+) -> _Shared:
+    if spec.config_file is None:
+        secret = frozenset(
+            loader._config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",)
+        )
+        return _Shared(spec.config, secret, document, ("config",))
+    if spec.config is not None:
+        raise _error(document, ("config-file",), "config and config-file are both set; keep one")
+    modes = loader._Modes(environ, True)
+    config, secret, _keys = loader._load_config_file(spec.config_file, document, base, modes)
+    if modes.unresolved:
+        raise references.unresolved_error(modes.unresolved)
+    shown = base.show(spec.config_file)
+    return _Shared(config, secret, read_yaml(base.file(spec.config_file), name=shown), ())
+
+
+def _check_config_keys(
+    spec: FleetFile,
+    shared: _Shared,
+    resolution: references.Resolution,
+    document: YamlDocument,
+) -> None:
+    """Every config key of ``config`` (or the config-file) and of each ``target-config``
+    override is one CPA knows, with a value of the type it reads (``core.cpa_config_keys``),
+    as in a single-target file: else exit 1 naming file:line, before any request."""
+    allow = spec.config_policy.allow_unknown_keys
+    pieces: list[tuple[Mapping[str, Any], frozenset[ConfigPath], YamlDocument, YamlPath]]
+    pieces = []
+    if shared.config is not None:
+        pieces.append((shared.config, shared.secret, shared.document, shared.start))
+    for name, override in spec.target_config.items():
+        at: YamlPath = ("target-config", name)
+        secret = frozenset(loader._config_path(p[2:]) for p in resolution.sources if p[:2] == at)
+        pieces.append((override, secret, document, at))
+    for config, secret, doc, start in pieces:
+        _check_piece(config, secret, doc, start, allow)
+
+
+def _check_piece(
+    config: Mapping[str, Any],
+    referenced: frozenset[ConfigPath],
+    doc: YamlDocument,
+    start: YamlPath,
+    allow: tuple[str, ...],
+) -> None:
+    def written(path: ConfigPath) -> str:
+        value: Any = doc.data
+        for part in (*start, *path):
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+                value = value[part]
+            else:
+                value = None
+        return value if isinstance(value, str) else "a reference"
+
+    problems = cpa_config_keys.check_config(
+        config, allow_unknown=allow, referenced=referenced, written=written
+    )
+    if not problems:
+        return
+    lines = sorted(
+        (doc.line_of((*start, *p.path)), f"{format_path((*start, *p.path))}: {p.message}")
+        for p in problems
+    )
+    first_line, first = lines[0]
+    rest = [f"{doc.name}:{line}: {message}" for line, message in lines[1:]]
+    raise DesiredStateError("\n".join([first, *rest]), path=doc.name, line=first_line)
+
+
+def _bind_management_key(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """``config`` with ``remote-management.secret-key: ${management-key}`` bound to ``key``
+    (the target's own management key; the path is masked in plans as a reference)."""
+    rm = config.get("remote-management")
+    if not isinstance(rm, Mapping) or rm.get("secret-key") != references.MANAGEMENT_KEY:
+        return config
+    return {**config, "remote-management": {**rm, "secret-key": key}}
 
 
 def _targets(spec: FleetFile, document: YamlDocument) -> tuple[fleet.FleetTarget, ...]:
