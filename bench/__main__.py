@@ -26,6 +26,9 @@ QUICK = Settings(
     auth_cost=0.0,
     diff_runs=3,
     quota_credentials=20,
+    fleet_targets=10,
+    fleet_files=10,
+    fleet_api_keys=10,
 )
 
 

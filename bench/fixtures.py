@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,33 @@ def api_keys(count: int) -> list[str]:
 
 
 def write_auth_files(directory: Path, count: int, start: int = 0) -> None:
+    write_auth_files_at(directory, range(start, start + count))
+
+
+def write_auth_files_at(directory: Path, indices: Iterable[int]) -> None:
+    """The auth files of the given indices (a fleet server holds those placed on it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for index in range(start, start + count):
+    for index in indices:
         data = json.dumps(auth_content(index)).encode("utf-8")
         (directory / file_name(index)).write_bytes(data)
+
+
+def _config_lines(keys: int) -> list[str]:
+    return ["config:", "  debug: false", "  api-keys:", *(f'    - "{k}"' for k in api_keys(keys))]
+
+
+def _file_lines(files: int) -> list[str]:
+    """``auth-files.files``: every file with its source, ``disabled`` and listed fields."""
+    lines = ["  files:" if files else "  files: []"]
+    for index in range(files):
+        content = auth_content(index)
+        lines += [
+            f"    - name: {file_name(index)}",
+            f"      source: auth/{file_name(index)}",
+            "      disabled: false",
+            f"      fields: {{priority: {content['priority']}, note: {content['note']}}}",
+        ]
+    return lines
 
 
 def write_desired(directory: Path, *, files: int, keys: int, url: str) -> Path:
@@ -61,22 +84,25 @@ def write_desired(directory: Path, *, files: int, keys: int, url: str) -> Path:
         "target:",
         f"  url: {url}",
         "  management-key: ${env:CPA_MANAGEMENT_KEY}",
-        "config:",
-        "  debug: false",
-        "  api-keys:",
-        *(f'    - "{key}"' for key in api_keys(keys)),
+        *_config_lines(keys),
         "auth-files:",
-        "  files:" if files else "  files: []",
+        *_file_lines(files),
     ]
-    for index in range(files):
-        content = auth_content(index)
-        lines += [
-            f"    - name: {file_name(index)}",
-            f"      source: auth/{file_name(index)}",
-            "      disabled: false",
-            f"      fields: {{priority: {content['priority']}, note: {content['note']}}}",
-        ]
     path = directory / "desired-state.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_fleet_desired(directory: Path, *, files: int, keys: int, urls: Mapping[str, str]) -> Path:
+    """A fleet file: ``targets:`` naming every server (each with the key in
+    ``CPA_MANAGEMENT_KEY``), the same config as ``write_desired`` and ``files`` auth files of the
+    same shape, placed by ``spread``."""
+    write_auth_files(directory / "auth", files)
+    lines = ["targets:"]
+    for name, url in urls.items():
+        lines += [f"  {name}:", f"    url: {url}", "    management-key: ${env:CPA_MANAGEMENT_KEY}"]
+    lines += [*_config_lines(keys), "auth-files:", "  placement: spread", *_file_lines(files)]
+    path = directory / "fleet.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -98,10 +124,13 @@ def warm_up(emulator: Emulator) -> None:
 
 
 @contextmanager
-def seeded_emulator(*, files: int, keys: int, auth_cost: float) -> Iterator[Emulator]:
-    """A started emulator holding ``files`` auth files and ``keys`` api-keys."""
+def seeded_emulator(
+    *, files: int, keys: int, auth_cost: float, indices: Iterable[int] | None = None
+) -> Iterator[Emulator]:
+    """A started emulator holding ``keys`` api-keys and the auth files ``0 .. files - 1`` (or
+    those of ``indices``)."""
     emulator = Emulator(management_key=MANAGEMENT_KEY, auth_cost=auth_cost)
-    write_auth_files(emulator.auth_dir, files)
+    write_auth_files_at(emulator.auth_dir, range(files) if indices is None else indices)
     with emulator:
         emulator.set_config_yaml(config_with_api_keys(emulator.config_yaml(), keys))
         warm_up(emulator)

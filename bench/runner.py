@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,18 @@ def bytecode_cache() -> str:
     return folder
 
 
-def _run(label: str, argv: list[str], emulator: Emulator, *, path: bool = True) -> dict[str, Any]:
-    env = {**os.environ, "CPA_MANAGEMENT_KEY": MANAGEMENT_KEY, "CPA_URL": emulator.url}
+def _run(
+    label: str, argv: list[str], emulators: Sequence[Emulator], *, path: bool = True
+) -> dict[str, Any]:
+    env = {**os.environ, "CPA_MANAGEMENT_KEY": MANAGEMENT_KEY, "CPA_URL": emulators[0].url}
     env["NO_COLOR"] = "1"
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = bytecode_cache()
     if path:  # the worker imports bench.*; a user's command runs without it (bench.launch
         # finds itself as `python -m` puts the working directory first on sys.path)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    emulator.reset_requests()
+    for emulator in emulators:
+        emulator.reset_requests()
     proc = subprocess.run(
         argv,
         capture_output=True,
@@ -91,27 +95,44 @@ def _run(label: str, argv: list[str], emulator: Emulator, *, path: bool = True) 
         cwd=ROOT,
         check=False,
     )
-    records = emulator.requests()
+    logs = [emulator.requests() for emulator in emulators]
     if proc.returncode != 0 or not proc.stdout.strip():
         raise BenchError(f"job {label} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     if answer.get("rc", 0) != 0:
         raise BenchError(f"job {label}: the command exited {answer['rc']}:\n{proc.stderr[-4000:]}")
-    failed = [f"{r.method} {r.path} -> {r.status}" for r in records if not 200 <= r.status < 300]
+    failed = [
+        f"{r.method} {r.path} -> {r.status}"
+        for log in logs
+        for r in log
+        if not 200 <= r.status < 300
+    ]
     if failed:
         raise BenchError(f"job {label}: the server refused requests: {failed[:5]}")
-    answer["requests"] = len(records)
+    answer["requests_each"] = [len(log) for log in logs]
+    answer["requests"] = sum(answer["requests_each"])
     return answer
 
 
-def run_job(job: str, spec: dict[str, Any], emulator: Emulator) -> dict[str, Any]:
+def _servers(emulator: Emulator | Sequence[Emulator]) -> Sequence[Emulator]:
+    return [emulator] if isinstance(emulator, Emulator) else emulator
+
+
+def run_job(
+    job: str, spec: dict[str, Any], emulator: Emulator | Sequence[Emulator]
+) -> dict[str, Any]:
     """The answer of ``bench.worker`` job ``job``, plus ``requests``: how many requests the
-    emulator saw."""
-    return _run(job, [sys.executable, "-m", "bench.worker", job, json.dumps(spec)], emulator)
+    emulator saw (several emulators: their sum, and ``requests_each``, one count per server)."""
+    argv = [sys.executable, "-m", "bench.worker", job, json.dumps(spec)]
+    return _run(job, argv, _servers(emulator))
 
 
-def run_command(label: str, command: list[str], emulator: Emulator) -> dict[str, Any]:
+def run_command(
+    label: str, command: list[str], emulator: Emulator | Sequence[Emulator]
+) -> dict[str, Any]:
     """A whole command's exit status, wall time and peak RSS (``bench.launch``), plus
-    ``requests``. Exit status 0 is required (``plan --detailed-exitcode``: no changes)."""
+    ``requests`` (and ``requests_each``, as ``run_job``). Exit status 0 is required (``plan
+    --detailed-exitcode``: no changes)."""
     spec = json.dumps({"argv": command})
-    return _run(label, [sys.executable, "-m", "bench.launch", spec], emulator, path=False)
+    argv = [sys.executable, "-m", "bench.launch", spec]
+    return _run(label, argv, _servers(emulator), path=False)

@@ -15,6 +15,8 @@ alike), and returns table rows. Targets:
   real command, imports excluded) is within 1.5x the floor's (the two GETs, imports excluded);
 * the config diff of 10,000-entry lists takes under 0.5 s;
 * 1,000 creates take at most 10 requests;
+* a no-change fleet plan over 10 servers of 1,000 files costs 2 requests per server and at most
+  1.5x the single-server plan of 1,000 files (bench/fleet.py);
 * the daemon stays under 100 MB and does not grow: RSS over the second half of the cycles
   (the first ones settle the allocator in) rises by at most 1 MB.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fixtures import seeded_emulator, write_desired
+from bench.fleet import fleet_rows
 from bench.quota_status import quota_rows
 from bench.runner import (
     BenchError,
@@ -49,7 +52,7 @@ DAEMON_MB = 100.0
 DAEMON_GROWTH_MB = 1.0
 
 Progress = Callable[[str], None]
-SCENARIOS = ("plan", "diff", "apply", "daemon", "quota")
+SCENARIOS = ("plan", "diff", "apply", "daemon", "quota", "fleet")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Settings:
     auth_cost: float = 0.06
     quota_credentials: int = 1_000  # status --quota (bench/quota_status.py)
     diff_runs: int = 5
+    fleet_targets: int = 10  # the fleet plan (bench/fleet.py): servers,
+    fleet_files: int = 1_000  # auth files per server (spread),
+    fleet_api_keys: int = 100  # and api-keys in the config every server and the single one hold
     naive: bool = True
     only: frozenset[str] = frozenset(SCENARIOS)
 
@@ -290,4 +296,13 @@ def all_rows(settings: Settings, progress: Progress) -> list[Row]:
         rows += daemon_rows(settings, progress)
     if "quota" in settings.only:
         rows += quota_rows(settings.quota_credentials, settings.auth_cost, progress)
+    if "fleet" in settings.only:
+        rows += fleet_rows(
+            targets=settings.fleet_targets,
+            files=settings.fleet_files,
+            keys=settings.fleet_api_keys,
+            auth_cost=settings.auth_cost,
+            repeat=settings.repeat,
+            progress=progress,
+        )
     return rows

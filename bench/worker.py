@@ -103,6 +103,30 @@ def job_plan(spec: Spec) -> dict[str, Any]:
     return {**answer, **phases.check()}
 
 
+def job_fleet_plan(spec: Spec) -> dict[str, Any]:
+    """``reconciler plan FLEET --detailed-exitcode`` in-process (``reconciler.cli.main``) on a
+    fleet file, imports excluded, split by clocks around the functions it calls: ``load_wall``
+    (``desired.fleet.load_any``: the fleet file read, checked, its references and sources
+    resolved), ``read_wall`` (``pipeline.fleet.read_fleet``: every target's GETs and parsing,
+    in parallel), ``plan_wall`` (``core.fleet.make_fleet_plan``: placement, identity, moves,
+    duplicates and each target's own plan) and ``render_wall`` (``output.fleet.render_text``)."""
+    from reconciler.core import fleet as core_fleet
+    from reconciler.desired import fleet as desired_fleet
+    from reconciler.output import fleet as output_fleet
+    from reconciler.pipeline import fleet as pipeline_fleet
+
+    cli.build_parser(only="plan")
+    phases = PhaseClock()
+    with (
+        phases.around(desired_fleet, "load_any", "load_wall"),
+        phases.around(pipeline_fleet, "read_fleet", "read_wall"),
+        phases.around(core_fleet, "make_fleet_plan", "plan_wall"),
+        phases.around(output_fleet, "render_text", "render_wall"),
+    ):
+        answer = measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))
+    return {**answer, **phases.check()}
+
+
 def job_apply(spec: Spec) -> dict[str, Any]:
     """``reconciler apply DESIRED --auto-approve`` in-process (``reconciler.cli.main``)."""
     cli.build_parser(only="apply")
@@ -187,6 +211,7 @@ def job_daemon(spec: Spec) -> dict[str, Any]:
 
 JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "plan": job_plan,
+    "fleet-plan": job_fleet_plan,
     "apply": job_apply,
     "floor": job_floor,
     "naive": job_naive,

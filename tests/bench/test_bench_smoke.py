@@ -133,3 +133,35 @@ def test_the_quota_row_counts_one_listing_and_one_api_call_per_credential(run: R
     )
     single = _find(rows, "status --quota, 20 credentials", "the same reads one at a time")
     assert _count(ours["requests"]) == _count(single["requests"]) == 21
+
+
+FLEET = "fleet no-change plan, 10 targets x 10 files (spread)"
+FLEET_WHOLE = "reconciler plan FLEET --detailed-exitcode (whole command)"
+FLEET_SINGLE = "single-server plan, 10 files, same config (whole command)"
+FLEET_PARTS = (
+    "of the fleet command, imports excluded",
+    "of it: loading the fleet file",
+    "of it: reading the targets (parallel GETs, parsing)",
+    "of it: the fleet plan (placement, identity, diffs)",
+    "of it: rendering",
+)
+
+
+def test_the_fleet_plan_costs_two_requests_per_server_beside_a_single_server_plan(
+    run: Run,
+) -> None:
+    """Issue 14: a no-change plan over 10 emulators (each holding the files spread places on
+    it) sends 2 requests to each server, shown beside the single-server plan of one server's
+    share; its time is split by the functions the command calls."""
+    _, rows = run
+    whole = _find(rows, FLEET, FLEET_WHOLE)
+    assert _count(whole["requests"]) == 2 * 10
+    assert whole["target"] == "= 2 requests per server (2); <= 1.5x single-server plan"
+    assert whole["result"] in ("PASS", "FAIL")  # the timing part varies by machine
+    assert "x single-server plan; CPU " in whole["wall"]
+    assert whole["memory"].startswith("peak ")
+    single = _find(rows, FLEET, FLEET_SINGLE)
+    assert _count(single["requests"]) == 2
+    assert _count(_find(rows, FLEET, FLEET_PARTS[0])["requests"]) == 20
+    for variant in FLEET_PARTS[1:]:
+        assert _find(rows, FLEET, variant)["wall"].endswith("%)")
