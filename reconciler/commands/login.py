@@ -23,6 +23,7 @@ from reconciler.commands import options
 from reconciler.desired.auth_file_entry import EntryPolicy, record_entry
 from reconciler.pipeline import login, planning
 from reconciler.pipeline.planning import TargetOptions
+from reconciler.statedir.lock import state_lock
 
 REQUEST_TIMEOUT = 30.0
 
@@ -194,9 +195,15 @@ def run(args: argparse.Namespace) -> int:
     policy = EntryPolicy(
         disabled=True if args.disabled else None, note=args.note, priority=args.priority
     )
-    with planning.make_client(
-        target, state_dir=state_dir, redact=masked, announce=sys.stderr
-    ) as client:
+    # The state directory's lock, as apply takes it: from before the first request until the
+    # new file is recorded and its policy applied, so that no apply or daemon cycle on this
+    # state directory prunes or rewrites the new file meanwhile (exit 5 at once when held).
+    with (
+        state_lock(state_dir),
+        planning.make_client(
+            target, state_dir=state_dir, redact=masked, announce=sys.stderr
+        ) as client,
+    ):
         if provider is None:
             client.list_auth_files()  # the snapshot a login starts with: names the server
             raise errors.UsageError(
