@@ -1,5 +1,7 @@
 """``plan`` and ``apply`` on a fleet file (``targets:``): called by those commands when the
-desired-state file names several servers. Not a command of its own.
+desired-state file names several servers. Not a command of its own. ``plan --out`` saves the
+fleet plan (per target the fingerprints a single-target plan file has, plus the moves and
+duplicates); ``apply --plan`` refuses it (exit 3) when anything it planned changed since.
 
 Every target is read in parallel; one that cannot be read is named (exit 1) and the others are
 planned and applied all the same. Moves need ``apply --allow-moves`` (exit 4 without, nothing
@@ -16,9 +18,10 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
+from reconciler.commands import fleet_saved_plan as saved_plan
 from reconciler.commands import options
 from reconciler.core.fleet import FleetPlan
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
@@ -28,7 +31,7 @@ from reconciler.output import render
 from reconciler.pipeline import apply as executor
 from reconciler.pipeline import fleet as pfleet
 from reconciler.pipeline import moves as pmoves
-from reconciler.pipeline import planning
+from reconciler.pipeline import planfile, planning
 from reconciler.statedir.backup import Backup
 from reconciler.statedir.journal import Journal
 from reconciler.statedir.lock import state_lock
@@ -107,10 +110,6 @@ def _plan(
 
 
 def run_plan(args: argparse.Namespace, loaded: LoadedFleet) -> int:
-    if getattr(args, "out", None) or getattr(args, "markdown", False):
-        raise errors.UsageError(
-            "plan --out and --markdown do not take a fleet file yet; use the text or --json"
-        )
     targets = pfleet.targets_for(loaded, options.target_options(args))
     chosen = pfleet.selected(loaded, args.target)
     state_dir = options.state_dir(args, Path(args.desired))
@@ -118,15 +117,30 @@ def run_plan(args: argparse.Namespace, loaded: LoadedFleet) -> int:
     with pfleet.clients_for(loaded, targets, state_dir) as clients:
         planned = _plan(args, loaded, clients, targets, chosen, pending)
     views = _views(planned)
-    if args.json:
+    doc: dict[str, Any] = {}
+    if args.out or args.json:  # the fingerprints hash every file of every target
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         doc = fleet_output.to_json(
-            planned.plan, views, desired_path=str(loaded.path), created_at=created
+            planned.plan,
+            views,
+            desired_path=str(loaded.path),
+            created_at=created,
+            fingerprints=planned.fingerprints(),
         )
+    if args.out:
+        planfile.write_fleet_plan_file(args.out, doc)
+    if args.json:
         print(json.dumps(doc, indent=2))
+    elif args.markdown:
+        print(fleet_output.render_markdown(planned.plan, views), end="")
     else:
         color = render.use_color(sys.stdout, os.environ)
         print(fleet_output.render_text(planned.plan, views, color=color), end="")
+        if args.out:
+            print(
+                f"Saved the plan to {args.out}; apply it with: reconciler apply {args.desired} "
+                f"--plan {args.out}" + (" --allow-moves" if planned.plan.moves else "")
+            )
     if _report_failures(planned):
         return 1
     if planned.plan.is_blocked:
@@ -135,13 +149,14 @@ def run_plan(args: argparse.Namespace, loaded: LoadedFleet) -> int:
 
 
 def run_apply(args: argparse.Namespace, loaded: LoadedFleet) -> int:
-    if getattr(args, "plan", None):
-        raise errors.UsageError("apply --plan does not take a fleet file yet; apply plans again")
     targets = pfleet.targets_for(loaded, options.target_options(args))
     chosen = pfleet.selected(loaded, args.target)
+    saved = planfile.read_fleet_plan_file(args.plan) if getattr(args, "plan", None) else None
+    if saved is not None:
+        saved_plan.check_targets(saved, loaded, targets, chosen, args.plan)
     state_dir = options.state_dir(args, Path(args.desired))
     with state_lock(state_dir), pfleet.clients_for(loaded, targets, state_dir) as clients:
-        return _apply(args, loaded, targets, chosen, state_dir, clients)
+        return _apply(args, loaded, targets, chosen, state_dir, clients, saved)
 
 
 def _apply(
@@ -151,6 +166,7 @@ def _apply(
     chosen: tuple[str, ...],
     state_dir: Path,
     clients: Mapping[str, ManagementClient],
+    saved: dict[str, Any] | None = None,
 ) -> int:
     progress = _progress if sys.stderr.isatty() else (lambda _m: None)
     journal = Journal(state_dir)
@@ -162,6 +178,8 @@ def _apply(
     failures += recovered.failures
     pending = {e.name: e.dest for e in journal.entries()}
     planned = _plan(args, loaded, clients, targets, chosen, pending)
+    if saved is not None:
+        saved_plan.check_saved(saved, planned, args.plan)
     views = _views(planned)
     plan = planned.plan
     print(fleet_output.render_text(plan, views, color=render.use_color(sys.stdout, os.environ)))
@@ -191,7 +209,7 @@ def _apply(
     todo = [n for n in chosen if n in plan.plans and plan.plans[n].actions]
     if not todo and not todo_moves:
         return _finish(plan, chosen, failures, done=len(recovered.done))
-    if not args.auto_approve and not _confirm():
+    if saved is None and not args.auto_approve and not _confirm():
         print("Apply cancelled; nothing was changed.")
         return 1
     done = len(recovered.done)

@@ -127,9 +127,12 @@ def to_json(
     *,
     desired_path: str,
     created_at: str,
+    fingerprints: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The fleet plan document: one section per target (its single-target plan document, or
-    its error), then ``moves``, ``duplicates``, ``deferred`` and ``blockers``."""
+    its error), then ``moves``, ``duplicates``, ``deferred`` and ``blockers``.
+    ``fingerprints``: per target, its desired and live fingerprints (a saved plan's)."""
+    prints = fingerprints or {}
     chosen = [n for n, v in views.items() if v.selected]
     targets: dict[str, Any] = {}
     for name, view in views.items():
@@ -148,6 +151,8 @@ def to_json(
                     "target": {"url": view.url, "server_version": view.server_version},
                     "desired_path": desired_path,
                     "created_at": created_at,
+                    "desired_fingerprint": prints[name][0] if name in prints else None,
+                    "live_fingerprint": prints[name][1] if name in prints else None,
                 },
             )
         targets[name] = section
@@ -193,3 +198,53 @@ def to_json(
             "failed_targets": [n for n, v in views.items() if v.error is not None],
         },
     }
+
+
+def render_markdown(plan: FleetPlan, views: Mapping[str, TargetView]) -> str:
+    """The fleet plan as GitHub Markdown: a title, each target's own Markdown plan (as a
+    single-target plan renders it; an unread target says why), then the moves, duplicates,
+    deferred files and fleet blockers, and the summary line."""
+    chosen = [n for n, v in views.items() if v.selected]
+    parts = [f"## {render._md_escape(f'{plan_json.TOOL_NAME}: fleet plan ({len(views)} targets)')}"]
+    for name, view in views.items():
+        if not view.selected:
+            continue
+        if view.error is not None or name not in plan.plans:
+            why = view.error or "not read"
+            text = f"target {name} ({plan_json.safe_url(view.url)}) was not read: {why}"
+            parts.append(
+                f"### target {render._md_escape(name)}\n\n**error:** {render._md_escape(text)}"
+            )
+            continue
+        body = render.render_markdown(
+            plan.plans[name],
+            secret_paths=view.secret_paths,
+            target=view.url,
+            server_version=view.server_version,
+            fingerprint_key=view.fingerprint_key,
+        ).rstrip("\n")
+        parts.append(
+            f"### target {render._md_escape(name)}\n\n"
+            + ("#" + body if body.startswith("### ") else body)
+        )
+    if plan.moves:
+        items = [
+            f"{render._md_code('~>')} {render._md_escape(_move_text(m, chosen))}"
+            for m in plan.moves
+        ]
+        parts.append(render._md_list("Moves (apply needs --allow-moves)", items))
+    if plan.duplicates:
+        items = [
+            f"{render._md_code('!')} {render._md_escape(_duplicate_text(d))}"
+            for d in plan.duplicates
+        ]
+        parts.append(render._md_list("Duplicates", items))
+    if plan.deferred:
+        items = [render._md_escape(f"{name}: {why}") for name, why in plan.deferred]
+        parts.append(render._md_list("Deferred", items))
+    if plan.blockers:
+        parts.append(
+            render._md_list("Blocked (exit 4)", [render._md_blocker(b) for b in plan.blockers])
+        )
+    parts.append(f"**{render._md_escape(summary_line(plan, views))}**")
+    return "\n\n".join(parts) + "\n"

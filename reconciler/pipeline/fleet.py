@@ -150,6 +150,20 @@ class FleetPlanned:
         tl = self.lives.get(name)
         return tl.live.server_version if tl is not None else None
 
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        """Per read target, the fingerprints a saved plan is checked with, as a single
+        target's plan file has them (keyed by that target's own fingerprint key): its desired
+        state (with every file placed on it) and what the plan saw of it."""
+        out: dict[str, tuple[str, str]] = {}
+        for name, tl in self.lives.items():
+            state = state_for(self.loaded, name)
+            key = self.targets[name].fingerprint_key
+            out[name] = (
+                planning.desired_fingerprint(state, key),
+                planning.live_fingerprint(tl.live, state, key),
+            )
+        return out
+
 
 def make_plan(
     loaded: LoadedFleet,

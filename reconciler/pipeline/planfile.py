@@ -52,9 +52,28 @@ def write_plan_file(path: StrPath, doc: dict[str, Any]) -> None:
     _atomic_write(target, data.encode())
 
 
+def write_fleet_plan_file(path: StrPath, doc: dict[str, Any]) -> None:
+    """Write the fleet plan document ``doc`` (``kind: fleet``) to ``path``, as a plan file."""
+    target = Path(path)
+    validate_fleet(doc, target)
+    try:
+        data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise PlanFileError(f"plan file {target} cannot be written: {exc}") from exc
+    _atomic_write(target, data.encode())
+
+
 def read_plan_file(path: StrPath) -> dict[str, Any]:
     """The plan document in ``path``, checked to be a plan of a format this version reads."""
-    target = Path(path)
+    return validate(_read_json(Path(path)), Path(path))
+
+
+def read_fleet_plan_file(path: StrPath) -> dict[str, Any]:
+    """The fleet plan document in ``path`` (``plan FLEET --out``), checked."""
+    return validate_fleet(_read_json(Path(path)), Path(path))
+
+
+def _read_json(target: Path) -> Any:
     try:
         raw = read_bounded(target, PLAN_FILE_LIMIT)
     except FileNotFoundError as exc:
@@ -69,11 +88,51 @@ def read_plan_file(path: StrPath) -> dict[str, Any]:
         raise PlanFileError(
             f"plan file {target} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
-    return validate(doc, target)
+    return doc
+
+
+# Keys every fleet plan has (``kind: fleet``), with their JSON types.
+FLEET_REQUIRED_KEYS: dict[str, tuple[type, ...]] = {
+    "tool": (dict,),
+    "created_at": (str,),
+    "targets": (dict,),
+    "moves": (list,),
+    "duplicates": (list,),
+    "summary": (dict,),
+}
+
+
+def validate_fleet(doc: Any, path: Path) -> dict[str, Any]:
+    """``doc`` if it is a fleet plan this version reads (each target's ``plan`` a plan
+    document); else a ``PlanFileError``."""
+    checked = _check_tool_and_version(doc, path)
+    if checked.get("kind") != "fleet":
+        raise PlanFileError(
+            f"plan file {path} is the plan of a single target, and the desired state is a fleet "
+            "file (targets:); make the plan from the fleet file"
+        )
+    _check_keys(checked, path, FLEET_REQUIRED_KEYS)
+    for name, section in checked["targets"].items():
+        if not isinstance(section, dict) or not isinstance(section.get("url"), str):
+            raise _not_a_plan(path, f'its target "{name}" has no url')
+        if section.get("plan") is not None:
+            validate(section["plan"], path)
+    return checked
 
 
 def validate(doc: Any, path: Path) -> dict[str, Any]:
     """``doc`` if it is a plan document this version reads; else a ``PlanFileError``."""
+    checked = _check_tool_and_version(doc, path)
+    if checked.get("kind") == "fleet":
+        raise PlanFileError(
+            f"plan file {path} is the plan of a fleet (made from a file with targets:); apply "
+            "it with that fleet file"
+        )
+    _check_keys(checked, path, REQUIRED_KEYS)
+    return checked
+
+
+def _check_tool_and_version(doc: Any, path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise _not_a_plan(path, "it is not a JSON object")
     tool = doc.get("tool")
@@ -88,12 +147,15 @@ def validate(doc: Any, path: Path) -> dict[str, Any]:
             f"plan file {path} has format version {version}; this version of {TOOL_NAME} reads "
             f"format {_MAJOR}.x only. Make the plan again with this version"
         )
-    for key, types in REQUIRED_KEYS.items():
+    return doc
+
+
+def _check_keys(doc: dict[str, Any], path: Path, keys: dict[str, tuple[type, ...]]) -> None:
+    for key, types in keys.items():
         if key not in doc:
             raise _not_a_plan(path, f'the key "{key}" is missing')
         if not isinstance(doc[key], types):
             raise _not_a_plan(path, f'the key "{key}" has the wrong type')
-    return doc
 
 
 def _not_a_plan(path: Path, why: str) -> PlanFileError:

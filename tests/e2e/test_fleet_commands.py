@@ -4,11 +4,12 @@ inside the file ${management-key}, config-file and the config-key check."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import bcrypt
 import pytest
-from e2e_helpers import Cli, Project, secret_key_line
+from e2e_helpers import Cli, Project, dump_yaml, secret_key_line
 from fleet_world import FleetWorld, key_of
 
 from reconciler.emulator import Emulator
@@ -85,3 +86,93 @@ def test_management_key_elsewhere_is_refused(world: FleetWorld, cli: Cli) -> Non
     assert bad.code == 1
     assert "allowed only at config.remote-management.secret-key" in bad.err, bad.err
     assert not any(e.requests() for e in world.emus.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# plan --out / apply --plan, plan --markdown
+
+
+def test_saved_fleet_plan_with_moves_is_applied(world: FleetWorld, cli: Cli) -> None:
+    assert cli("apply", world.write(), "--auto-approve").code == 0
+    before = {f: t[0] for f, t in world.where().items()}
+    drained = world.write(drain=["eu-2"], config={"debug": True})
+    planfile = world.project.root / "fleet.plan.json"
+    saved = cli("plan", drained, "--out", planfile)
+    assert saved.code == 0, saved.text
+    assert f"--plan {planfile} --allow-moves" in saved.out
+    assert planfile.stat().st_mode & 0o777 == 0o600
+    doc = json.loads(planfile.read_text())
+    assert doc["kind"] == "fleet" and doc["moves"]
+    for section in doc["targets"].values():
+        assert section["plan"]["desired_fingerprint"] and section["plan"]["live_fingerprint"]
+    assert "PLANTED" not in planfile.read_text()
+
+    mutations = world.mutations()
+    refused = cli("apply", drained, "--plan", planfile)  # moves still need --allow-moves
+    assert refused.code == 4 and world.mutations() == mutations
+    applied = cli("apply", drained, "--plan", planfile, "--allow-moves")
+    assert applied.code == 0, applied.text
+    after = world.where()
+    assert all(len(t) == 1 for t in after.values()) and "eu-2" not in {t[0] for t in after.values()}
+    assert {f for f in before if after[f] != [before[f]]} == {
+        f for f, t in before.items() if t == "eu-2"
+    }
+    for emu in world.emus.values():
+        assert "debug: true" in emu.config_yaml()
+    again = cli("apply", drained, "--plan", planfile, "--allow-moves")  # a retried CI job
+    assert again.code == 0, again.text
+    assert "was already applied" in again.out
+    assert cli("plan", drained, "--detailed-exitcode").code == 0
+
+
+def test_a_fleet_plan_whose_moves_changed_is_stale(world: FleetWorld, cli: Cli) -> None:
+    assert cli("apply", world.write(), "--auto-approve").code == 0
+    drained = world.write(drain=["eu-2"])
+    planfile = world.project.root / "fleet.plan.json"
+    assert cli("plan", drained, "--out", planfile).code == 0
+    moved = json.loads(planfile.read_text())["moves"][0]
+    # someone deletes a credential that the plan moves, on its source
+    (world.emus["eu-2"].auth_dir / moved["name"]).unlink()
+    mutations = world.mutations()
+    stale = cli("apply", drained, "--plan", planfile, "--allow-moves")
+    assert stale.code == 3, stale.text
+    assert "is stale" in stale.err and "the moves" in stale.err
+    assert world.mutations() == mutations
+
+
+def test_a_fleet_plan_is_stale_when_the_desired_state_changed(world: FleetWorld, cli: Cli) -> None:
+    planfile = world.project.root / "fleet.plan.json"
+    assert cli("plan", world.write(), "--out", planfile).code == 0
+    changed = world.write(config={"debug": True})
+    stale = cli("apply", changed, "--plan", planfile)
+    assert stale.code == 3 and "the desired state changed" in stale.err, stale.text
+    assert world.mutations() == 0
+
+
+def test_wrong_plan_files_are_refused_before_any_request(
+    world: FleetWorld, cli: Cli, emulator: Emulator
+) -> None:
+    desired = world.write()
+    planfile = world.project.root / "fleet.plan.json"
+    assert cli("plan", desired, "--out", planfile, "--target", "eu-1").code == 0
+    for emu in world.emus.values():
+        emu.reset_requests()
+    other = cli("apply", desired, "--plan", planfile)  # planned for eu-1 only
+    assert other.code == 1 and "Give the same --target" in other.err, other.text
+    single = world.project.write(
+        dump_yaml({"target": {"url": emulator.url, "management-key": "x"}}), "single.yaml"
+    )
+    as_single = cli("apply", single, "--plan", planfile)
+    assert as_single.code == 1 and "is the plan of a fleet" in as_single.err
+    assert not any(e.requests() for e in world.emus.values())
+
+
+def test_plan_markdown_on_a_fleet(world: FleetWorld, cli: Cli) -> None:
+    assert cli("apply", world.write(), "--auto-approve").code == 0
+    md = cli("plan", world.write(drain=["eu-2"], config={"debug": True}), "--markdown")
+    assert md.code == 0, md.text
+    for name in world.emus:
+        assert f"### target {name}" in md.out
+    assert "#### cpa-reconciler:" in md.out
+    assert "**Moves (apply needs --allow-moves)**" in md.out
+    assert "Fleet: " in md.out and "PLANTED" not in md.out
