@@ -19,14 +19,19 @@ Pure: no I/O. Three things live here:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from reconciler.core.model import DesiredAuthFile, DesiredState, LiveAuthFile, LiveState
 from reconciler.core.plan import Plan, PlanOptions, make_plan
 from reconciler.core.safety import Blocker
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 SPREAD = "spread"
 PINNED = "pinned"
@@ -58,23 +63,46 @@ def score(target: str, file: str, weight: float = 1.0) -> float:
     A uniform u in (0, 1) from SHA-256 of the pair, scored ``-weight / ln(u)``: the chance that
     a target wins is its weight over the sum of the weights, and the score of one pair never
     depends on the other targets (which is what makes the placement stable)."""
-    digest = hashlib.sha256(f"{target}\0{file}".encode()).digest()
+    return _score(_prefix(target), file.encode(), weight)
+
+
+def _prefix(target: str) -> Hash:
+    """SHA-256 fed with ``target`` and the separator: a copy of it, fed a file name, hashes
+    the pair (each name is hashed once, not once per file)."""
+    return hashlib.sha256(f"{target}\0".encode())
+
+
+def _score(prefix: Hash, file: bytes, weight: float) -> float:
+    pair = prefix.copy()
+    pair.update(file)
     # not mutated: a constant off by one (or the byte order, big by default) changes no double
-    u = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2)  # pragma: no mutate
+    u = (int.from_bytes(pair.digest()[:8], "big") + 1) / (2**64 + 2)  # pragma: no mutate
     return -weight / math.log(u)
+
+
+_Pool = tuple[tuple["Hash", float, str], ...]
+
+
+def _pool(targets: Iterable[FleetTarget]) -> _Pool:
+    """The eligible targets by name (on a tie the first one stays), each with its prefix."""
+    eligible = sorted((t for t in targets if t.eligible), key=lambda t: t.name)
+    return tuple((_prefix(t.name), t.weight, t.name) for t in eligible)
+
+
+def _best(file: str, pool: _Pool) -> str | None:
+    data = file.encode()
+    best: tuple[float, str] | None = None
+    for prefix, weight, name in pool:
+        s = _score(prefix, data, weight)
+        if best is None or s > best[0]:
+            best = (s, name)
+    return None if best is None else best[1]
 
 
 def place(file: str, targets: Iterable[FleetTarget]) -> str | None:
     """The target ``file`` lands on among the eligible ``targets`` (None when there is none).
     Ties (practically never) go to the name that sorts first."""
-    best: tuple[float, str] | None = None
-    for t in sorted(targets, key=lambda t: t.name):  # by name: on a tie the first one stays
-        if not t.eligible:
-            continue
-        s = score(t.name, file, t.weight)
-        if best is None or s > best[0]:
-            best = (s, t.name)
-    return None if best is None else best[1]
+    return _best(file, _pool(targets))
 
 
 def placement(
@@ -82,10 +110,10 @@ def placement(
 ) -> dict[str, str]:
     """File name -> target: the pin when there is one, else the rendezvous choice. A file no
     target can take (every target drains) is left out."""
-    pool = tuple(targets)
+    pool = _pool(targets)
     out: dict[str, str] = {}
     for name in files:
-        chosen = pins.get(name) or place(name, pool)
+        chosen = pins.get(name) or _best(name, pool)
         if chosen is not None:
             out[name] = chosen
     return out
@@ -145,7 +173,26 @@ class FleetDesired:
         return next(t for t in self.targets if t.name == name)
 
     def placed(self) -> dict[str, str]:
+        """File name -> target (a copy: computed once per desired state, as every target's
+        share and the plan read it)."""
+        return dict(self._placed)
+
+    @functools.cached_property
+    def _placed(self) -> dict[str, str]:
         return placement((f.name for f in self.files), self.pins, self.targets)
+
+    def share(self, target: str) -> tuple[DesiredAuthFile, ...]:
+        """The declared files placed on ``target``, in the order of the desired state."""
+        return self._shares.get(target, ())
+
+    @functools.cached_property
+    def _shares(self) -> dict[str, tuple[DesiredAuthFile, ...]]:
+        placed = self._placed
+        out: dict[str, list[DesiredAuthFile]] = {}
+        for f in self.files:
+            if f.name in placed:
+                out.setdefault(placed[f.name], []).append(f)
+        return {name: tuple(files) for name, files in out.items()}
 
 
 @dataclass(frozen=True)
@@ -301,8 +348,8 @@ def make_fleet_plan(
             continue
         state = desired.states[tname]
         mine = []
-        for f in desired.files:
-            if placed.get(f.name) != tname or (tname, f.name) in incoming:
+        for f in desired.share(tname):
+            if (tname, f.name) in incoming:
                 continue
             if unread and f.name not in live_anywhere and f.name not in pending:
                 deferred.append(

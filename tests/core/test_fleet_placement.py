@@ -3,6 +3,8 @@ and the fleet plan (per-target plans, moves, duplicates, max-deletions per sourc
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import Counter
 
 from hypothesis import given, settings
@@ -18,6 +20,7 @@ from reconciler.core.fleet import (
     make_fleet_plan,
     place,
     placement,
+    score,
 )
 from reconciler.core.model import (
     AuthFilesPolicy,
@@ -214,3 +217,30 @@ def test_pending_journal_entries_are_moves_not_creates() -> None:
     (move,) = plan.moves
     assert move.from_journal and move.dest == "b"
     assert not plan.plans["b"].actions
+
+
+def test_score_is_the_sha256_of_the_pair_whatever_the_order_of_calls() -> None:
+    """The score hashes ``target NUL file`` (each target's prefix is hashed once and copied):
+    the same double as hashing the pair afresh, for any name, weight and call order."""
+
+    def fresh(target: str, file: str, weight: float) -> float:
+        digest = hashlib.sha256(f"{target}\0{file}".encode()).digest()
+        return -weight / math.log((int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2))
+
+    pairs = [("eu-1", "a.json", 1.0), ("eu-1", "b.json", 2.0), ("us-1", "josé.json", 0.5)]
+    for target, file, weight in pairs + pairs[::-1]:
+        assert score(target, file, weight) == fresh(target, file, weight)
+    assert score("a", "b\0c") == fresh("a", "b\0c", 1.0)
+
+
+def test_each_target_share_is_what_placement_gives_it_in_declared_order() -> None:
+    files = FILES[:60]
+    d = desired(["a", "b", "c"], files, drain="c", pins={files[5]: "b", files[6]: "a"})
+    placed = d.placed()
+    assert placed == placement(files, {files[5]: "b", files[6]: "a"}, d.targets)
+    assert all(placed[f] == place(f, d.targets) for f in files if f not in d.pins)
+    for t in "abc":
+        assert [f.name for f in d.share(t)] == [f for f in files if placed.get(f) == t]
+    assert d.share("c") == () and d.share("nowhere") == ()
+    placed.clear()  # a copy: the next call is whole again
+    assert d.placed() == placement(files, {files[5]: "b", files[6]: "a"}, d.targets)
