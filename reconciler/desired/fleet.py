@@ -42,16 +42,23 @@ from reconciler.core.model import (
 )
 from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import loader, references
+from reconciler.desired.file_kind import is_fleet_file, is_fleet_text
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError
 from reconciler.gc_pause import gc_paused
 from reconciler.local_files import DOCUMENT_LIMIT, read_text_bounded
 
-__all__ = ["FleetFile", "LoadedFleet", "TargetEndpoint", "extend_schema", "load_any", "load_fleet"]
+__all__ = [
+    "FleetFile",
+    "LoadedFleet",
+    "TargetEndpoint",
+    "extend_schema",
+    "is_fleet_file",
+    "load_any",
+    "load_fleet",
+]
 
 TARGET_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
-# A top-level ``targets:`` key in block style (the way every example writes it).
-_FLEET_LINE = re.compile(r"^(?:targets|\"targets\"|'targets')[ \t]*:", re.MULTILINE)
 
 
 class _Strict(BaseModel):
@@ -141,19 +148,6 @@ class LoadedFleet:
     endpoints: Mapping[str, TargetEndpoint]
     path: Path
     base_dir: Path
-
-
-def is_fleet_text(text: str) -> bool:
-    return _FLEET_LINE.search(text) is not None
-
-
-def is_fleet_file(path: str | os.PathLike[str]) -> bool:
-    """Whether the file at ``path`` has a top-level ``targets:`` line (unreadable: False, the
-    loader then says why)."""
-    try:
-        return is_fleet_text(read_text_bounded(Path(path), DOCUMENT_LIMIT))
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def load_any(
