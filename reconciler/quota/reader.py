@@ -156,3 +156,36 @@ def _call(
             detail = f"api-call answered {exc.status}: {recipes.safe_text(exc.code or str(exc))}"
         return CpaFailure(exc.status, detail)
     return Answer(answer.status_code, answer.body, answer.headers)
+
+
+# The classes a literal ``$TOKEN$`` upstream gets: the provider refuses the call as if the
+# credential were dead (401, or 403).
+_GONE_LOOKS_LIKE = ("auth_invalid", "suspended")
+GONE_NOTE = "gone: deleted from CPA after the listing; its quota was not read"
+
+
+def recheck_gone(client: ManagementClient, healths: Iterable[Health], read: QuotaRead) -> bool:
+    """Whether a second listing was made: credentials whose call looked dead are checked to
+    still be on CPA.
+
+    CPA sends an unknown ``auth_index``'s ``$TOKEN$`` upstream literally, with no error
+    (observed on v7.2.140), and the provider then refuses it as if the credential were dead.
+    A file deleted between the listing and its call is therefore looked up again (one more
+    ``GET /auth-files``, only when some call looked dead): one whose ``auth_index`` is no
+    longer listed loses that reading and gets a note instead; it is never reported as a
+    credential failure."""
+    dead = [
+        h
+        for h in healths
+        if (r := read.readings.get(h.name)) is not None
+        and r.failure is not None
+        and r.failure.cls in _GONE_LOOKS_LIKE
+    ]
+    if not dead:
+        return False
+    listed = {s.auth_index for s in client.list_auth_files() if s.auth_index}
+    for h in dead:
+        if h.auth_index not in listed:
+            read.readings.pop(h.name, None)
+            read.notes[h.name] = GONE_NOTE
+    return True

@@ -176,3 +176,49 @@ def test_plan_markdown_on_a_fleet(world: FleetWorld, cli: Cli) -> None:
     assert "#### cpa-reconciler:" in md.out
     assert "**Moves (apply needs --allow-moves)**" in md.out
     assert "Fleet: " in md.out and "PLANTED" not in md.out
+
+
+# ---------------------------------------------------------------------------------------------
+# status
+
+
+def test_status_on_a_fleet_is_grouped_by_target(world: FleetWorld, cli: Cli) -> None:
+    desired = world.write()
+    assert cli("apply", desired, "--auto-approve").code == 0
+    where = {f: t[0] for f, t in world.where().items()}
+    mutations = world.mutations()
+    text = cli("status", desired)
+    assert text.code == 0, text.text
+    for name, emu in world.emus.items():
+        assert f"== target {name} ==" in text.out
+        assert f"Credentials on {emu.url}" in text.out
+    doc = cli("status", desired, "--json").json()
+    assert doc["kind"] == "fleet" and list(doc["targets"]) == list(world.emus)
+    for name, section in doc["targets"].items():
+        assert section["error"] is None
+        rows = section["status"]["credentials"]
+        assert {r["name"] for r in rows} == {f for f, t in where.items() if t == name}
+        assert all(r["declared"] == "declared" for r in rows)
+    assert doc["summary"]["credentials"] == len(world.files)
+    only = cli("status", desired, "--json", "--target", "us-1").json()
+    assert list(only["targets"]) == ["us-1"]
+    assert world.mutations() == mutations
+    for result in cli.results:
+        assert "PLANTED" not in result.text
+
+
+def test_status_names_the_server_that_is_down_after_the_others(world: FleetWorld, cli: Cli) -> None:
+    desired = world.write()
+    assert cli("apply", desired, "--auto-approve").code == 0
+    world.emus["eu-2"].stop()
+    text = cli("status", desired, "--detailed-exitcode")
+    assert text.code == 1
+    assert "error: target eu-2 was not read" in text.err
+    assert "== target eu-1 ==" in text.out and "== target us-1 ==" in text.out
+    assert "Credentials on " + world.emus["us-1"].url in text.out
+    doc = cli("status", desired, "--json")
+    assert doc.code == 1
+    data = doc.json()
+    assert data["summary"]["failed_targets"] == ["eu-2"]
+    assert data["targets"]["eu-2"]["status"] is None and data["targets"]["eu-2"]["error"]
+    assert data["targets"]["eu-1"]["status"]["credentials"]

@@ -114,12 +114,13 @@ def test_every_provider_and_every_failure_mode(
     }
     assert not fake.requests_for("tok-codex-off")
     assert not fake.requests_for("tok-vertex")
-    # one listing, one api-call per enabled supported credential (xai reads two endpoints)
+    # one listing, one api-call per enabled supported credential (xai reads two endpoints),
+    # and one more listing because some calls looked dead (a file deleted meanwhile is gone)
     doc = json.loads(result.stdout)
     enabled = len(GOOD) + len(FAILING)
-    assert doc["summary"]["requests"] == {"auth_files": 1, "api_call": enabled + 1}
+    assert doc["summary"]["requests"] == {"auth_files": 2, "api_call": enabled + 1}
     assert emu.request_counts()[("POST", "/v0/management/api-call")] == enabled + 1
-    assert emu.request_counts()[("GET", "/v0/management/auth-files")] == 1
+    assert emu.request_counts()[("GET", "/v0/management/auth-files")] == 2
 
 
 def test_the_provider_got_each_credentials_own_token_and_nothing_forbidden(
