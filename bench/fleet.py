@@ -96,14 +96,17 @@ def fleet_rows(
         progress(f"{scenario}: warm-up (bytecode, caches), not measured")
         run_command("single-server plan", single_cmd, single_emu)
         run_command("fleet plan", fleet_cmd, servers)
-        fleets, singles, splits, single_splits = [], [], [], []
+        floor_spec = {"urls": [e.url for e in servers]}
+        fleets, singles, splits, single_splits, floors = [], [], [], [], []
         for run in range(repeat):
             progress(f"{scenario}: run {run + 1}/{repeat}")
             singles.append(run_command("single-server plan", single_cmd, single_emu))
             fleets.append(run_command("fleet plan", fleet_cmd, servers))
-            splits.append(run_job("fleet-plan", {"desired": str(fleet_file)}, servers))
+            split_spec = {"desired": str(fleet_file), "targets": targets}
+            splits.append(run_job("fleet-plan", split_spec, servers))
             single_splits.append(run_job("plan", {"desired": str(single_file)}, single_emu))
-    return _rows(scenario, files, fleets, singles, splits, single_splits)
+            floors.append(run_job("fleet-floor", floor_spec, servers))
+    return _rows(scenario, files, fleets, singles, splits, single_splits, floors)
 
 
 def _rows(
@@ -113,6 +116,7 @@ def _rows(
     singles: list[dict[str, Any]],
     splits: list[dict[str, Any]],
     single_splits: list[dict[str, Any]],
+    floors: list[dict[str, Any]],
 ) -> list[Row]:
     each = _per_server(fleets)
     single_requests = _per_server(singles)[0]
@@ -155,9 +159,21 @@ def _rows(
             megabytes(_median(splits, "peak_mb")),
         ),
         Row("", "  of it: loading the fleet file", wall=part("load_wall")),
+        Row(
+            "",
+            "  of it: the clients (one per target, each its TLS context)",
+            wall=part("clients_wall"),
+        ),
         Row("", "  of it: reading the targets (parallel GETs, parsing)", wall=part("read_wall")),
         Row("", "  of it: the fleet plan (placement, identity, diffs)", wall=part("plan_wall")),
         Row("", "  of it: rendering", wall=part("render_wall")),
+        Row(
+            "",
+            f"  floor: 2 GETs per server, {len(each)} servers at once, bare httpx",
+            count(sum(_per_server(floors))),
+            seconds(_median(floors, "wall")),
+            megabytes(_median(floors, "peak_mb")),
+        ),
         Row(
             "",
             "  single-server plan, imports excluded",

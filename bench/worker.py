@@ -106,10 +106,11 @@ def job_plan(spec: Spec) -> dict[str, Any]:
 def job_fleet_plan(spec: Spec) -> dict[str, Any]:
     """``reconciler plan FLEET --detailed-exitcode`` in-process (``reconciler.cli.main``) on a
     fleet file, imports excluded, split by clocks around the functions it calls: ``load_wall``
-    (``desired.fleet.load_any``: the fleet file read, checked, its references and sources
+    (``desired.fleet.load_fleet``: the fleet file read, checked, its references and sources
     resolved), ``read_wall`` (``pipeline.fleet.read_fleet``: every target's GETs and parsing,
     in parallel), ``plan_wall`` (``core.fleet.make_fleet_plan``: placement, identity, moves,
-    duplicates and each target's own plan) and ``render_wall`` (``output.fleet.render_text``)."""
+    duplicates and each target's own plan), ``render_wall`` (``output.fleet.render_text``) and
+    ``clients_wall`` (``planning.make_client``, once per target)."""
     from reconciler.core import fleet as core_fleet
     from reconciler.desired import fleet as desired_fleet
     from reconciler.output import fleet as output_fleet
@@ -118,7 +119,8 @@ def job_fleet_plan(spec: Spec) -> dict[str, Any]:
     cli.build_parser(only="plan")
     phases = PhaseClock()
     with (
-        phases.around(desired_fleet, "load_any", "load_wall"),
+        phases.around(desired_fleet, "load_fleet", "load_wall"),
+        phases.around(planning, "make_client", "clients_wall", calls=int(spec["targets"])),
         phases.around(pipeline_fleet, "read_fleet", "read_wall"),
         phases.around(core_fleet, "make_fleet_plan", "plan_wall"),
         phases.around(output_fleet, "render_text", "render_wall"),
@@ -150,6 +152,22 @@ def job_floor(spec: Spec) -> dict[str, Any]:
     def floor() -> dict[str, Any]:
         with _client(spec["url"]) as client:
             return {"files": len(_floor(client))}
+
+    return measured(floor)
+
+
+def job_fleet_floor(spec: Spec) -> dict[str, Any]:
+    """The floor of every server of a fleet at once: each one's two GETs on its own thread
+    (bare httpx, the listing parsed with json), imports excluded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(url: str) -> int:
+        with _client(url) as client:
+            return len(_floor(client))
+
+    def floor() -> dict[str, Any]:
+        with ThreadPoolExecutor(max_workers=len(spec["urls"])) as pool:
+            return {"files": sum(pool.map(one, spec["urls"]))}
 
     return measured(floor)
 
@@ -214,6 +232,7 @@ JOBS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "fleet-plan": job_fleet_plan,
     "apply": job_apply,
     "floor": job_floor,
+    "fleet-floor": job_fleet_floor,
     "naive": job_naive,
     "per-file": job_per_file,
     "config-diff": job_config_diff,

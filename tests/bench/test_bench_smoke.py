@@ -141,6 +141,7 @@ FLEET_SINGLE = "single-server plan, 10 files, same config (whole command)"
 FLEET_PARTS = (
     "of the fleet command, imports excluded",
     "of it: loading the fleet file",
+    "of it: the clients (one per target, each its TLS context)",
     "of it: reading the targets (parallel GETs, parsing)",
     "of it: the fleet plan (placement, identity, diffs)",
     "of it: rendering",
@@ -163,5 +164,7 @@ def test_the_fleet_plan_costs_two_requests_per_server_beside_a_single_server_pla
     single = _find(rows, FLEET, FLEET_SINGLE)
     assert _count(single["requests"]) == 2
     assert _count(_find(rows, FLEET, FLEET_PARTS[0])["requests"]) == 20
+    floor = _find(rows, FLEET, "floor: 2 GETs per server, 10 servers at once, bare httpx")
+    assert _count(floor["requests"]) == 20
     for variant in FLEET_PARTS[1:]:
         assert _find(rows, FLEET, variant)["wall"].endswith("%)")

@@ -69,3 +69,15 @@ def test_the_worker_times_the_real_plan_command_by_its_phases(tmp_path: Path) ->
     assert 0 < answer["load_wall"] < answer["wall"]
     assert 0 < answer["fetch_wall"] < answer["wall"]
     assert answer["load_wall"] + answer["fetch_wall"] <= answer["wall"]
+
+
+def test_a_function_called_once_per_target_is_timed_over_every_call() -> None:
+    module, clock = _module(), PhaseClock()
+    with clock.around(module, "load", "load_wall", calls=3):
+        for name in ("a", "b", "c"):
+            module.load(name, pause=0.01)
+    assert clock.check()["load_wall"] >= 0.03
+    with clock.around(module, "load", "load_wall", calls=3):
+        module.load("d")
+    with pytest.raises(PhaseError, match=r"called 4 time.*expected 3"):
+        clock.check()
