@@ -204,6 +204,7 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
     _check_target_config(spec, document)
     shared = _shared_config(spec, resolution, document, base, environ)
     _check_config_keys(spec, shared, resolution, document)
+    _check_pinned_twice(spec, document)
     files = loader._load_auth_files(cast(DesiredFile, spec), resolution, document, base)
     pins = _pins(spec, targets, document)
     states: dict[str, DesiredState] = {}
@@ -408,6 +409,22 @@ def _check_target_config(spec: FleetFile, document: YamlDocument) -> None:
                 document,
                 ("target-config", name),
                 f"unknown target {name!r} (targets: {', '.join(spec.targets)})",
+            )
+
+
+def _check_pinned_twice(spec: FleetFile, document: YamlDocument) -> None:
+    """One credential, one server: a name listed twice with two different targets is named as
+    such (any other repeated name is the loader's duplicate auth-file name)."""
+    first: dict[str, tuple[int, str | None]] = {}
+    for index, entry in enumerate(spec.auth_files.files):
+        seen = first.setdefault(entry.name, (index, entry.target))
+        if seen[0] != index and seen[1] != entry.target and None not in (seen[1], entry.target):
+            line = document.line_of(("auth-files", "files", seen[0], "target"))
+            raise _error(
+                document,
+                ("auth-files", "files", index, "target"),
+                f"{entry.name} is pinned to two targets ({seen[1]} at line {line}, and "
+                f"{entry.target}): a credential lives on one server only",
             )
 
 
