@@ -135,6 +135,17 @@ def notes(settings: Settings) -> list[str]:
         "httpx, the listing parsed with json, imports excluded; the command's time past loading "
         "is held to 1.5x of it at the largest size. naive: the floor plus GET "
         "/auth-files/download for every file.",
+        f"fleet: `reconciler plan FLEET --detailed-exitcode` on a fleet file of "
+        f"{settings.fleet_targets} targets (one emulator each, same key) and "
+        f"{settings.fleet_targets * settings.fleet_files:,} auth files placed by spread, each "
+        "server seeded with exactly its share (exit 0), beside `reconciler plan` of one "
+        f"server's {settings.fleet_files:,} files; both with the config `debug: false` and "
+        f"{settings.fleet_api_keys:,} api-keys (the servers holding the same) and the same "
+        "file entries. Held to 2 requests per server and 1.5x the single-server plan. 'of it': "
+        "clocks inside the real command around desired.fleet.load_fleet, "
+        "planning.make_client (once per target), pipeline.fleet.read_fleet, "
+        "core.fleet.make_fleet_plan and output.fleet.render_text. The emulators share the "
+        "benchmark's process (one GIL), where real servers would not.",
         "daemon: the daemon's own cycle (reconciler.daemon.cycle.Reconciler.tick, observe mode) "
         "called back to back in one process, every cycle a success with no drift. memory: RSS "
         "after the first cycle, the 10th, half-way and the last; 'grows' is the last minus "
