@@ -411,17 +411,48 @@ def server_version_from_headers(headers: httpx.Headers) -> ServerVersion | None:
     )
 
 
+CA_BUNDLE_LIMIT = 1024 * 1024
+"""The most a ``--ca-cert`` file may hold (the whole Mozilla bundle is about 250 KiB)."""
+
+
 def _verify_option(verify: bool | str) -> bool | ssl.SSLContext:
     if isinstance(verify, bool):
         return verify
     try:
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
-        if not stat.S_ISREG(os.stat(verify).st_mode):  # OpenSSL would wait on a FIFO for ever
-            raise errors.UsageError(f"CA bundle {verify!r} is not a regular file.")
-        return ssl.create_default_context(cafile=verify)
-    except (OSError, ssl.SSLError) as exc:
+        pem = _read_ca_bundle(verify)
+        if not pem.strip():
+            raise errors.UsageError(f"CA bundle {verify!r} cannot be loaded: it is empty.")
+        return ssl.create_default_context(cadata=pem)
+    except ssl.SSLError as exc:
+        raise errors.UsageError(
+            f"CA bundle {verify!r} cannot be loaded: no PEM certificate could be read from it "
+            f"({exc.reason or exc})."
+        ) from exc
+    except OSError as exc:
         raise errors.UsageError(f"CA bundle {verify!r} cannot be loaded: {exc}.") from exc
+
+
+def _read_ca_bundle(path: str) -> str:
+    """The PEM text of a CA bundle file, read bounded as every file a person names is
+    (``reconciler.local_files``, which the client does not import): a FIFO, a device (a read
+    that would block or never end) or a file over ``CA_BUNDLE_LIMIT`` is refused unread.
+    Anything but ASCII (a label in a comment between certificates) is dropped: PEM is ASCII."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a device is refused before it is opened
+        raise errors.UsageError(f"CA bundle {path!r} is not a regular file.")
+    # O_NONBLOCK: a FIFO swapped in after the stat opens at once instead of waiting for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise errors.UsageError(f"CA bundle {path!r} is not a regular file.")
+        data = file.read(CA_BUNDLE_LIMIT + 1)
+    if len(data) > CA_BUNDLE_LIMIT:
+        raise errors.UsageError(
+            f"CA bundle {path!r} is larger than the {CA_BUNDLE_LIMIT // 1024 // 1024} MiB limit "
+            "for a CA bundle; name the file of the CA that signed CPA's certificate."
+        )
+    return data.decode("ascii", errors="ignore")
 
 
 @dataclass(frozen=True)

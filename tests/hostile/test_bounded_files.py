@@ -22,6 +22,7 @@ import pytest
 from hostile_server import HostileServer, Reply, Seen
 
 from reconciler import local_files
+from reconciler.client.transport import CA_BUNDLE_LIMIT
 from reconciler.errors import UsageError
 from reconciler.local_files import (
     DOCUMENT_LIMIT,
@@ -196,11 +197,17 @@ def test_a_plan_file(tmp_path: Path, server: HostileServer, kind: str) -> None:
     check_refused(done, server, f"plan file {path} cannot be read: {reason(kind, PLAN_FILE_LIMIT)}")
 
 
-def test_a_ca_bundle_fifo(tmp_path: Path, server: HostileServer) -> None:
-    path = special("fifo", tmp_path, 0)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_ca_bundle(tmp_path: Path, server: HostileServer, kind: str) -> None:
+    """--ca-cert /dev/zero grew memory without end; a FIFO waited for ever; a bundle over 1 MiB
+    was read whole."""
+    path = special(kind, tmp_path, CA_BUNDLE_LIMIT)
     (tmp_path / "desired-state.yaml").write_text("config:\n  debug: true\n")
     done = run_cli("plan", "desired-state.yaml", "--ca-cert", path, cwd=tmp_path, url=server.url)
-    check_refused(done, server, "is not a regular file")
+    if kind == "too-large":
+        check_refused(done, server, f"--ca-cert {path}: ", "larger than the 1 MiB limit")
+    else:
+        check_refused(done, server, f"--ca-cert {path}: ", "is not a regular file")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certifi
 import pytest
 from tls_helpers import KEY, CertFiles, Cli
 
+from reconciler.client.transport import CA_BUNDLE_LIMIT
 from reconciler.emulator import Emulator
 
 COMMANDS_WITH_DESIRED = (
@@ -157,6 +159,41 @@ def test_a_ca_cert_file_that_does_not_exist_is_a_usage_error(
     run = cli("plan", str(desired), "--url", tls_emulator.url, "--ca-cert", str(missing))
     assert run.code == 1
     assert str(missing) in run.err
+    assert tls_emulator.requests() == []
+
+
+def test_a_ca_bundle_of_many_cas_up_to_the_limit_is_trusted(
+    cli: Cli,
+    desired: Path,
+    tls_emulator: Emulator,
+    private_ca: CertFiles,
+    tmp_path: Path,
+    key_env: None,
+) -> None:
+    """A system-style bundle: other CAs, labels in comments (not all ASCII), the private CA last,
+    padded to exactly the 1 MiB a CA bundle may hold."""
+    assert private_ca.ca is not None
+    head = Path(certifi.where()).read_bytes() + "# Label: Főtanúsítvány\n".encode()
+    tail = b"# Label: the team's private CA\n" + private_ca.ca.read_bytes()
+    filler = b"# padding\n" * ((CA_BUNDLE_LIMIT - len(head) - len(tail)) // 10)
+    bundle = head + filler + b"#" * (CA_BUNDLE_LIMIT - len(head + filler + tail) - 1) + b"\n"
+    path = tmp_path / "ca-bundle.pem"
+    path.write_bytes(bundle + tail)
+    assert path.stat().st_size == CA_BUNDLE_LIMIT
+    run = cli("plan", str(desired), "--url", tls_emulator.url, "--ca-cert", str(path))
+    assert run.code == 0, run.err
+    assert "debug" in run.out
+
+
+def test_an_empty_ca_bundle_is_a_usage_error(
+    cli: Cli, desired: Path, tls_emulator: Emulator, tmp_path: Path, key_env: None
+) -> None:
+    """Not the system's CAs silently: an empty --ca-cert trusts nothing and says so."""
+    empty = tmp_path / "ca.pem"
+    empty.write_text("\n")
+    run = cli("plan", str(desired), "--url", tls_emulator.url, "--ca-cert", str(empty))
+    assert run.code == 1
+    assert f"--ca-cert {empty}: CA bundle '{empty}' cannot be loaded: it is empty" in run.err
     assert tls_emulator.requests() == []
 
 
