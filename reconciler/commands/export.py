@@ -28,6 +28,14 @@ from reconciler.pipeline import config_document, live, planning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "fleet",
+        metavar="FLEET",
+        nargs="?",
+        help="a fleet file (targets:): export every target's live state into one fleet file "
+        "(the shared config, per-target differences in target-config, each auth file pinned "
+        "to the target it is on); without it, the one server of --url / CPA_URL",
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
         "--env-file",
@@ -51,14 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.url or os.environ.get("CPA_URL")
-    if not url:
-        raise errors.UsageError("no target url: pass --url or set CPA_URL")
-    planning.check_url(url, allow_insecure_http=args.allow_insecure_http)
     if args.env_file and not args.force and os.path.lexists(args.env_file):
         raise errors.UsageError(
             f"--env-file {args.env_file}: the file exists; pass --force to overwrite it"
         )
+    if args.fleet:
+        from reconciler.commands import export_fleet
+
+        return export_fleet.run(args)
+    url = args.url or os.environ.get("CPA_URL")
+    if not url:
+        raise errors.UsageError("no target url: pass --url or set CPA_URL")
+    planning.check_url(url, allow_insecure_http=args.allow_insecure_http)
     target = planning.Target(
         url, options.key_without_desired_file(args), args.ca_cert, args.timeout
     )
@@ -80,7 +92,13 @@ def run(args: argparse.Namespace) -> int:
             "files": [_file_entry(f) for f in sorted(files, key=lambda f: f.name)],
         },
     }
-    text = _dump(doc)
+    write_out(args, _dump(doc), namer, [f"{ENV_KEY}  (the management key, or {ENV_KEY}_FILE)"])
+    return 0
+
+
+def write_out(args: argparse.Namespace, text: str, namer: _Namer, keys: list[str]) -> None:
+    """The exported file (``--output`` or stdout), the ``--env-file``, and on stderr the
+    variables to set (``keys``: the management key(s), then each ``${env:...}``)."""
     if args.output:
         _write_output(args.output, text)
     else:
@@ -93,15 +111,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(
-            f"The management key is not in it: give it as for export ({ENV_KEY}, "
-            f"{ENV_KEY}_FILE or --management-key-file).",
+            "The management key is not in it: give it as for export "
+            + (
+                "(the variables of targets:)."
+                if args.fleet
+                else f"({ENV_KEY}, {ENV_KEY}_FILE or --management-key-file)."
+            ),
             file=sys.stderr,
         )
     print("Set these environment variables before plan/apply:", file=sys.stderr)
-    print(f"  {ENV_KEY}  (the management key, or {ENV_KEY}_FILE)", file=sys.stderr)
+    for line in keys:
+        print(f"  {line}", file=sys.stderr)
     for name, where in namer.where.items():
         print(f"  {name}  ({where})", file=sys.stderr)
-    return 0
 
 
 ENV_KEY = "CPA_MANAGEMENT_KEY"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import bcrypt
 import pytest
+import yaml
 from e2e_helpers import Cli, Project, dump_yaml, secret_key_line
 from fleet_world import FleetWorld, key_of
 
@@ -222,3 +223,75 @@ def test_status_names_the_server_that_is_down_after_the_others(world: FleetWorld
     assert data["summary"]["failed_targets"] == ["eu-2"]
     assert data["targets"]["eu-2"]["status"] is None and data["targets"]["eu-2"]["error"]
     assert data["targets"]["eu-1"]["status"]["credentials"]
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def test_export_a_fleet_round_trips(
+    world: FleetWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = {"remote-management": {"secret-key": "${management-key}"}}
+    desired = world.write(
+        config={"debug": True, "request-retry": 2, "api-keys": ["${env:CLIENT_KEY}"], **secret},
+        **{
+            "target-config": {
+                "us-1": {"request-retry": 5, "proxy-url": "http://egress.us:3128"},
+                "eu-2": {"api-keys": ["${env:EU2_CLIENT_KEY}"]},
+            }
+        },
+    )
+    monkeypatch.setenv("CLIENT_KEY", "client-key-PLANTED")
+    monkeypatch.setenv("EU2_CLIENT_KEY", "eu2-client-key-PLANTED")
+    assert cli("apply", desired, "--auto-approve").code == 0, cli.results[-1].text
+    where = {f: t[0] for f, t in world.where().items()}
+
+    bootstrap = world.project.write(
+        dump_yaml({"targets": world.doc()["targets"]}), "bootstrap.yaml"
+    )
+    exported = world.project.root / "exported.yaml"
+    env_file = world.project.root / "exported.env"
+    result = cli("export", bootstrap, "--output", exported, "--env-file", env_file)
+    assert result.code == 0, result.text
+    text = exported.read_text()
+    assert "PLANTED" not in text and "PLANTED" not in result.text
+    doc = yaml.safe_load(text)
+    assert list(doc["targets"]) == list(world.emus)
+    assert doc["targets"]["eu-1"]["management-key"] == "${env:CPA_KEY_EU_1}"
+    # shared: what every server has; each override: what differs (request-retry is 2 on two
+    # servers and 5 on the third, so it is not shared)
+    assert doc["config"]["debug"] is True and "request-retry" not in doc["config"]
+    assert doc["config"]["remote-management"]["secret-key"] == "${management-key}"
+    overrides = doc["target-config"]  # (port and auth-dir differ: each emulator has its own)
+    assert overrides["us-1"]["request-retry"] == 5 and overrides["eu-1"]["request-retry"] == 2
+    assert overrides["us-1"]["proxy-url"] == "http://egress.us:3128"
+    assert overrides["eu-1"].get("proxy-url", "") == ""
+    assert overrides["eu-1"]["api-keys"][0].startswith("${env:CPA_EU_1_")
+    assert overrides["eu-2"]["api-keys"][0].startswith("${env:CPA_EU_2_")
+    files = {f["name"]: f["target"] for f in doc["auth-files"]["files"]}
+    assert files == where
+    for line in env_file.read_text().splitlines():
+        if not line.startswith("#"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value.strip("'"))
+    mutations = world.mutations()
+    plan = cli("plan", exported, "--detailed-exitcode")
+    assert plan.code == 0, plan.text
+    assert world.mutations() == mutations
+
+
+def test_export_takes_only_a_fleet_file_and_needs_every_target(
+    world: FleetWorld, cli: Cli, emulator: Emulator
+) -> None:
+    single = world.project.write(
+        dump_yaml({"target": {"url": emulator.url, "management-key": "x"}}), "single.yaml"
+    )
+    refused = cli("export", single)
+    assert refused.code == 1 and "is not a fleet file" in refused.err
+    desired = world.write()
+    world.emus["us-1"].stop()
+    out = world.project.root / "exported.yaml"
+    down = cli("export", desired, "--output", out)
+    assert down.code == 1 and "target us-1 could not be read" in down.err, down.text
+    assert not out.exists()
