@@ -94,8 +94,7 @@ class Backup:
 
     def _save(self, folder: str | None, name: str, data: bytes, item: dict[str, Any]) -> None:
         rel = f"{folder}/{name}" if folder else name
-        fds: list[int] = []
-        try:
+        with private.descriptors(f"cannot write the backup {self.root / rel}") as fds:
             private.ensure_state_dir(self.state_dir)
             fds.append(private.open_state_dir(self.state_dir))
             fds.append(private.open_subdir(fds[-1], BACKUPS, self.state_dir, create=True))
@@ -113,13 +112,6 @@ class Backup:
             }
             root_fd = fds[2]
             private.write_private(root_fd, MANIFEST, json.dumps(manifest, indent=2).encode())
-        except OSError as exc:
-            raise errors.BackupError(
-                f"cannot write the backup {self.root / rel}: {exc.strerror or exc}"
-            ) from exc
-        finally:
-            for fd in reversed(fds):
-                os.close(fd)
 
     def _make_root(self, backups_fd: int) -> None:
         """A fresh folder for this backup: never one that is already there."""

@@ -93,8 +93,7 @@ class Journal:
 
     @contextlib.contextmanager
     def _dir(self, *, create: bool) -> Iterator[int | None]:
-        fds: list[int] = []
-        try:
+        with private.descriptors(f"the move journal {self.root}") as fds:
             if create:
                 private.ensure_state_dir(self.state_dir)
             elif not self.state_dir.exists():
@@ -107,13 +106,6 @@ class Journal:
                 yield None
                 return
             yield fds[-1]
-        except OSError as exc:
-            raise errors.BackupError(
-                f"the move journal {self.root}: {exc.strerror or exc}"
-            ) from exc
-        finally:
-            for fd in reversed(fds):
-                os.close(fd)
 
     def write(self, entry: MoveEntry) -> None:
         """Write ``entry`` (0600, fsynced, and its directory fsynced): on disk when this

@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler import errors
@@ -150,6 +151,23 @@ def open_subdir(parent_fd: int, name: str, where: Path, *, create: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+@contextlib.contextmanager
+def descriptors(
+    place: str, error: type[errors.ReconcilerError] = errors.BackupError
+) -> Iterator[list[int]]:
+    """A list for the directory descriptors a block opens, one below the other: all closed when
+    the block ends (the last opened first); an ``OSError`` met in the block is raised as
+    ``error("<place>: <why>")``."""
+    fds: list[int] = []
+    try:
+        yield fds
+    except OSError as exc:
+        raise error(f"{place}: {exc.strerror or exc}") from exc
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
 
 
 def write_private(dir_fd: int, name: str, data: bytes) -> None:
