@@ -66,10 +66,12 @@ def name_problem(name: str) -> str | None:
             f"the other Unicode spaces too): it would be stored as {go_trim_space(name)!r}, "
             "over any file of that name"
         )
-    for char in name:
-        problem = _char_problem(char)
-        if problem is not None:
-            return problem
+    # Printable ASCII holds no character _char_problem refuses but '"': skip the walk.
+    if not (name.isascii() and name.isprintable()) or _MULTIPART_ENCODED in name:
+        for char in name:
+            problem = _char_problem(char)
+            if problem is not None:
+                return problem
     if "/" in name or "\\" in name:
         return "the name must not contain / or \\ (auth files are flat in auth-dir)"
     if len(name) >= 2 and name[1] == ":" and name[0].isalpha():
