@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from reconciler import __version__, errors
+from reconciler.gc_pause import gc_paused
 
 # The order here is the order of ``reconciler --help``; the one-line summaries are shown there
 # without importing any command (tests/test_cli_imports.py checks they match each module's HELP).
@@ -96,7 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
     except BrokenPipeError:
         return _closed_pipe()
-    return run(args._run, args)
+    if args.command not in ONE_SHOT:
+        return run(args._run, args)
+    with gc_paused():
+        return run(args._run, args)
+
+
+# Commands that read, compare and exit: the cyclic collector stays paused while they run. What
+# they build (a 10,000-entry desired file, the listing, the plan) lives until they exit, and
+# collections walking it again and again cost ~0.3 s of a 10,000-file plan while freeing
+# nothing; reference counting still frees the rest. Long runs (daemon, emulator, interactive
+# login, demo) keep the collector.
+ONE_SHOT = frozenset({"validate", "plan", "apply", "export", "status", "restore"})
 
 
 def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
