@@ -10,9 +10,9 @@ from typing import Any
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
-from reconciler.commands import fleet_run, options
+from reconciler.commands import options
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
-from reconciler.desired import fleet
+from reconciler.desired import file_kind
 from reconciler.desired.loader import LoadedDesired, read_key_file
 from reconciler.output import plan_json, render
 from reconciler.pipeline import apply as executor
@@ -48,14 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_state_dir_argument(parser)
     options.add_keep_backups_argument(parser)
     options.add_target_arguments(parser)
-    fleet_run.add_fleet_arguments(parser, apply=True)
+    options.add_fleet_arguments(parser, apply=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = fleet.load_any(args.desired, environ=os.environ, single=planning.load)
-    if isinstance(loaded, fleet.LoadedFleet):
-        return fleet_run.run_apply(args, loaded)
-    fleet_run.refuse_single_target_flags(args)
+    if file_kind.is_fleet_file(args.desired):
+        from reconciler.commands import fleet_run  # only for a fleet file
+        from reconciler.desired import fleet
+
+        return fleet_run.run_apply(args, fleet.load_fleet(args.desired, environ=os.environ))
+    options.refuse_single_target_flags(args)
+    # Sources are read once the listing says which files are missing (plan_once).
+    loaded = planning.load(args.desired, os.environ, defer_sources=True)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     next_key = _next_key(args, loaded, target)
     saved = planfile.read_plan_file(args.plan) if args.plan else None
@@ -119,7 +123,7 @@ def _apply(
     try:
         result = executor.apply_plan(
             plan,
-            loaded.state,
+            planned.loaded.state,  # with the sources the plan read
             planned.live,
             client,
             backup,

@@ -23,6 +23,12 @@ from typing import TYPE_CHECKING, Any
 from reconciler import errors
 from reconciler.commands import fleet_saved_plan as saved_plan
 from reconciler.commands import options
+from reconciler.commands.options import (  # defined there, re-exported for the fleet commands
+    add_fleet_arguments as add_fleet_arguments,
+)
+from reconciler.commands.options import (
+    refuse_single_target_flags as refuse_single_target_flags,
+)
 from reconciler.core.fleet import FleetPlan
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY
 from reconciler.desired.fleet import LoadedFleet
@@ -38,30 +44,6 @@ from reconciler.statedir.lock import state_lock
 
 if TYPE_CHECKING:
     from reconciler.client.management import ManagementClient
-
-
-def add_fleet_arguments(parser: argparse.ArgumentParser, *, apply: bool) -> None:
-    parser.add_argument(
-        "--target",
-        action="append",
-        metavar="NAME",
-        help="fleet files only: limit the run to this target (repeatable); moves into or out "
-        "of the others are shown, not done",
-    )
-    if apply:
-        parser.add_argument(
-            "--allow-moves",
-            action="store_true",
-            help="fleet files only: carry out the moves the plan shows (credentials taken off "
-            "one server and put on another, journaled and backed up)",
-        )
-
-
-def refuse_single_target_flags(args: argparse.Namespace) -> None:
-    if getattr(args, "target", None):
-        raise errors.UsageError(
-            "--target names a target of a fleet file (targets:); this desired state has one"
-        )
 
 
 def _views(planned: pfleet.FleetPlanned) -> dict[str, fleet_output.TargetView]:

@@ -163,3 +163,27 @@ def key_without_desired_file(args: argparse.Namespace) -> str:
             "--management-key-file"
         )
     return key
+
+
+def add_fleet_arguments(parser: argparse.ArgumentParser, *, apply: bool) -> None:
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME",
+        help="fleet files only: limit the run to this target (repeatable); moves into or out "
+        "of the others are shown, not done",
+    )
+    if apply:
+        parser.add_argument(
+            "--allow-moves",
+            action="store_true",
+            help="fleet files only: carry out the moves the plan shows (credentials taken off "
+            "one server and put on another, journaled and backed up)",
+        )
+
+
+def refuse_single_target_flags(args: argparse.Namespace) -> None:
+    if getattr(args, "target", None):
+        raise errors.UsageError(
+            "--target names a target of a fleet file (targets:); this desired state has one"
+        )

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from reconciler.commands import fleet_run, options
-from reconciler.desired import fleet
+from reconciler.commands import options
+from reconciler.desired import file_kind
 from reconciler.output import plan_json, render
 from reconciler.pipeline import planfile, planning
 
@@ -38,14 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     options.add_state_dir_argument(parser)
     options.add_target_arguments(parser)
-    fleet_run.add_fleet_arguments(parser, apply=False)
+    options.add_fleet_arguments(parser, apply=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = fleet.load_any(args.desired, environ=os.environ, single=planning.load)
-    if isinstance(loaded, fleet.LoadedFleet):
-        return fleet_run.run_plan(args, loaded)
-    fleet_run.refuse_single_target_flags(args)
+    if file_kind.is_fleet_file(args.desired):
+        from reconciler.commands import fleet_run  # only for a fleet file: ~40 ms of imports
+        from reconciler.desired import fleet
+
+        return fleet_run.run_plan(args, fleet.load_fleet(args.desired, environ=os.environ))
+    options.refuse_single_target_flags(args)
+    # Sources are read once the listing says which files are missing (plan_once).
+    loaded = planning.load(args.desired, os.environ, defer_sources=True)
     target = planning.target_for(loaded, options.target_options(args), os.environ)
     state_dir = options.state_dir(args, Path(args.desired))
     with options.client_for(target, state_dir, loaded.state) as client:

@@ -122,8 +122,20 @@ def check_url(url: str, *, allow_insecure_http: bool) -> None:
         )
 
 
-def load(path: str, environ: Mapping[str, str]) -> LoadedDesired:
-    return load_desired(Path(path), environ=environ)
+def load(path: str, environ: Mapping[str, str], *, defer_sources: bool = False) -> LoadedDesired:
+    """The desired state at ``path``. ``defer_sources``: read no auth-file source yet;
+    ``plan_once`` reads those the plan needs (``needed_sources``)."""
+    return load_desired(Path(path), environ=environ, defer_sources=defer_sources)
+
+
+def needed_sources(desired: DesiredState, live_state: LiveState) -> set[str]:
+    """The auth files whose source a plan reads: missing on the server (a create) or
+    ``replace: true`` (a re-seed check). The others' sources are never uploaded."""
+    return {
+        f.name
+        for f in desired.auth_files
+        if f.source is not None and (f.replace or f.name not in live_state.auth_files)
+    }
 
 
 def target_for(
@@ -310,6 +322,8 @@ def plan_once(
     use, or to ``next_key`` when rotating to it (the lockout guard then accepts exactly it)."""
     loaded = loaded.with_management_key(next_key or target.key)
     live_state = live.fetch_live(client, loaded.state)
+    if loaded.sources_deferred:
+        loaded = loaded.with_sources(needed_sources(loaded.state, live_state))
     plan = build_plan(
         loaded.state,
         live_state,

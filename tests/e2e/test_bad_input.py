@@ -3,9 +3,11 @@ mutating request (must-show 4 of issue 3).
 
 Decisions recorded here:
 
-* A desired-state problem (YAML, schema, reference, source, name) is found before any
-  connection is opened, so ``plan`` and ``apply`` send no request at all, and ``validate``
-  reports the same message offline.
+* A desired-state problem (YAML, schema, reference, name) is found before any connection is
+  opened, so ``plan`` and ``apply`` send no request at all, and ``validate`` reports the same
+  message offline. A broken auth-file ``source`` is the exception: ``plan`` and ``apply`` read a
+  source only once the listing shows its file missing (tests/e2e/test_deferred_sources.py), so
+  they send the two reads first; ``validate`` finds it offline.
 * "The place" is ``<desired file>:<line>`` plus the dotted path in the file for a desired-state
   problem, and the method, endpoint and server for a server problem.
 * A wrong key costs exactly one request: the client stops at the first 401 (CPA bans an IP
@@ -32,6 +34,7 @@ class Case:
     text: str
     line: int
     expected: tuple[str, ...]
+    after_listing: bool = False  # a source: plan and apply read the listing first
 
 
 def _entry(*lines: str) -> str:
@@ -73,16 +76,19 @@ CASES = {
         _entry("- name: a.json", "  source: auth/nope.json"),
         6,
         ("auth-files.files[0].source", "auth/nope.json does not exist"),
+        after_listing=True,
     ),
     "malformed-source": Case(
         _entry("- name: a.json", "  source: auth/broken.json"),
         6,
         ("auth-files.files[0].source", "auth/broken.json is not valid JSON"),
+        after_listing=True,
     ),
     "source-not-an-object": Case(
         _entry("- name: a.json", "  source: auth/list.json"),
         6,
         ("auth/list.json is not a JSON object",),
+        after_listing=True,
     ),
     "name-with-a-slash": Case(
         _entry("- name: ../evil.json", "  source: auth/alice.json"),
@@ -141,7 +147,11 @@ def test_bad_desired_state(
     for fragment in case.expected:
         assert fragment in lines[0]
     assert "PLANTED" not in result.err
-    assert settled(target_env) == [], "a desired-state error is found before any request"
+    seen = settled(target_env)
+    if case.after_listing and command != "validate":
+        assert described(seen) == ["GET /v0/management/auth-files -> 200"]
+    else:
+        assert seen == [], "a desired-state error is found before any request"
 
 
 def _closed_port() -> int:
