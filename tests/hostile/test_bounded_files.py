@@ -110,27 +110,46 @@ def reason(kind: str, limit: int) -> str:
 
 
 def check_refused(
-    done: subprocess.CompletedProcess[str], server: HostileServer, *says: str
+    done: subprocess.CompletedProcess[str],
+    server: HostileServer,
+    *says: str,
+    reads_first: bool = False,
 ) -> None:
+    """Exit 1 with one error naming ``says``, and no request (``reads_first``: reads only)."""
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stderr.startswith("error: "), done.stderr
     assert "Traceback" not in done.stderr
     for text in says:
         assert text in done.stderr
-    assert server.requests == []
+    if reads_first:
+        assert [r.method for r in server.requests] == ["GET"] * len(server.requests)
+    else:
+        assert server.requests == []
+
+
+def check_desired_refused(
+    tmp_path: Path,
+    server: HostileServer,
+    command: str,
+    desired: str,
+    *says: str,
+    reads_first: bool = False,
+) -> None:
+    """``command desired-state.yaml`` holding ``desired`` is refused (``check_refused``)."""
+    (tmp_path / "desired-state.yaml").write_text(desired)
+    done = run_cli(command, "desired-state.yaml", cwd=tmp_path, url=server.url)
+    check_refused(done, server, *says, reads_first=reads_first)
 
 
 @pytest.mark.parametrize("command", ["validate", "plan"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_file_reference(tmp_path: Path, server: HostileServer, kind: str, command: str) -> None:
     path = special(kind, tmp_path, SECRET_LIMIT)
-    (tmp_path / "desired-state.yaml").write_text(
-        f'config:\n  api-keys:\n    - "${{file:{path}}}"\n'
-    )
-    done = run_cli(command, "desired-state.yaml", cwd=tmp_path, url=server.url)
-    check_refused(
-        done,
+    check_desired_refused(
+        tmp_path,
         server,
+        command,
+        f'config:\n  api-keys:\n    - "${{file:{path}}}"\n',
         "desired-state.yaml:3: config.api-keys[0]",
         f"${{file:{path}}}: the file cannot be read ({reason(kind, SECRET_LIMIT)})",
     )
@@ -141,16 +160,16 @@ def test_a_file_reference(tmp_path: Path, server: HostileServer, kind: str, comm
 def test_an_auth_file_source(
     tmp_path: Path, server: HostileServer, kind: str, command: str
 ) -> None:
+    """plan reads a source only once the listing shows its file missing: two reads first."""
     path = special(kind, tmp_path, SOURCE_LIMIT)
-    (tmp_path / "desired-state.yaml").write_text(
-        f"auth-files:\n  files:\n    - name: a.json\n      source: {path}\n"
-    )
-    done = run_cli(command, "desired-state.yaml", cwd=tmp_path, url=server.url)
-    check_refused(
-        done,
+    check_desired_refused(
+        tmp_path,
         server,
+        command,
+        f"auth-files:\n  files:\n    - name: a.json\n      source: {path}\n",
         "desired-state.yaml:4: auth-files.files[0].source",
         f"{path} cannot be read ({reason(kind, SOURCE_LIMIT)})",
+        reads_first=command == "plan",
     )
 
 
