@@ -43,19 +43,17 @@ REQUIRED_KEYS: dict[str, tuple[type, ...]] = {
 
 def write_plan_file(path: StrPath, doc: dict[str, Any]) -> None:
     """Write the plan document ``doc`` to ``path``: JSON, mode 0600, atomically."""
-    target = Path(path)
-    validate(doc, target)
-    try:
-        data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise PlanFileError(f"plan file {target} cannot be written: {exc}") from exc
-    _atomic_write(target, data.encode())
+    validate(doc, Path(path))
+    _write_json(Path(path), doc)
 
 
 def write_fleet_plan_file(path: StrPath, doc: dict[str, Any]) -> None:
     """Write the fleet plan document ``doc`` (``kind: fleet``) to ``path``, as a plan file."""
-    target = Path(path)
-    validate_fleet(doc, target)
+    validate_fleet(doc, Path(path))
+    _write_json(Path(path), doc)
+
+
+def _write_json(target: Path, doc: dict[str, Any]) -> None:
     try:
         data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
