@@ -170,6 +170,10 @@ def parse_yaml(text: str, *, name: str, libyaml: bool = True) -> YamlDocument:
     ``libyaml=False`` composes with the pure-Python parser only (the answer is the same; the
     tests compare the two).
     """
+    if libyaml:
+        direct = _build_libyaml(text, name)
+        if direct is not None:
+            return direct
     yaml = _pure_yaml()
     composed = _compose_libyaml(text) if libyaml else None
     if composed is not None:
@@ -319,11 +323,16 @@ def _rules(first: str) -> list[tuple[str, Any]]:
 
 def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> Tag:
     """The tag the pure resolver gives a plain or non-specific scalar (its ``resolve()``)."""
+    return _tag(_scalar_tag_name(value, implicit))
+
+
+def _scalar_tag_name(value: str, implicit: tuple[bool, bool]) -> str:
+    """``_scalar_tag`` as its name (``tag:yaml.org,2002:str``, ...)."""
     if implicit[0]:
         for name, pattern in _rules(value[0] if value else ""):
             if pattern.match(value):
-                return _tag(name)
-    return _tag(_TAG + "str")
+                return name
+    return _TAG + "str"
 
 
 _PURE_ONLY = ("\t", "\x85", "\u2028", "\u2029")
@@ -357,6 +366,132 @@ def _compose_libyaml(text: str) -> tuple[Node | None, bool] | None:
         return _compose_events(_CParser(text))
     except Exception:  # any doubt at all: the pure parser decides, and words any error
         return None
+
+
+def _build_libyaml(text: str, name: str) -> YamlDocument | None:
+    """The document built straight from libyaml's events, with no node tree in between
+    (a third of the time on a 10,000-entry file), for the plain documents desired states are:
+    ``None`` at the first thing it does not handle (an anchor or alias, a merge key, an
+    explicit tag, a key that is not a plain scalar or appears twice, a value its constructor
+    refuses, nesting near ``MAX_DEPTH``, anything ``_compose_libyaml`` leaves to the pure
+    parser). The node path then reads the document again and its answer stands, errors
+    included; where both read a document they read it alike (tests/desired/test_yaml_libyaml_path.py)."""
+    if _CParser is None:  # pragma: no cover - depends on the installation
+        return None
+    if any(char in text for char in _PURE_ONLY) or _MARKERS.findall(text) not in ([], ["---"]):
+        return None
+    try:
+        return _build_events(_CParser(text), name)
+    except Exception:  # any doubt at all: the node path decides
+        return None
+
+
+class _Frame:
+    """A collection being filled: its path, and for a mapping the key waiting for its value."""
+
+    __slots__ = ("container", "key", "key_line", "path")
+
+    def __init__(self, container: Any, path: YamlPath) -> None:
+        self.container = container
+        self.path = path
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+
+
+_NO_KEY = object()
+
+
+def _build_events(parser: Any, name: str) -> YamlDocument | None:
+    get = parser.get_event
+    get()  # stream start
+    event = get()
+    if type(event) is StreamEndEvent:
+        return YamlDocument(name=name, data=None, lines={(): 1})
+    if type(event) is not DocumentStartEvent or event.version is not None:
+        return None
+    lines: dict[YamlPath, int] = {(): 1}
+    stack: list[_Frame] = []
+    root: Any = _NO_KEY
+    count = 0
+    while root is _NO_KEY:
+        event = get()
+        count += 1
+        if count > MAX_NODES:
+            return None
+        kind = type(event)
+        if kind is ScalarEvent:
+            if event.anchor is not None or (event.ctag is not None and str(event.ctag) != "!"):
+                return None
+            tag = _scalar_tag_name(event.value, event.implicit)
+            if tag in _STRING_TAGS:
+                value: Any = event.value
+            elif tag in _PLAIN_TAGS:
+                value = _plain_value(tag, event.value)
+            else:
+                return None  # the merge key, or a tag the builder refuses
+            is_collection = False
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            if event.anchor is not None or (event.ctag is not None and str(event.ctag) != "!"):
+                return None
+            if len(stack) >= MAX_DEPTH - 1:
+                return None
+            value = {} if kind is MappingStartEvent else []
+            is_collection = True
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            frame = stack.pop()
+            if frame.key is not _NO_KEY:  # pragma: no cover - libyaml pairs every key
+                return None
+            if not stack:
+                root = frame.container
+            continue
+        else:
+            return None  # an alias, or anything unexpected
+        line = event.start_mark.line + 1
+        if not stack:
+            path: YamlPath = ()
+            if not is_collection:
+                root = value
+        else:
+            frame = stack[-1]
+            parent = frame.container
+            if type(parent) is list:
+                path = (*frame.path, len(parent))
+                lines.setdefault(path, line)
+                parent.append(value)
+            elif frame.key is _NO_KEY:  # this is a key
+                if is_collection or value in parent:
+                    return None
+                frame.key, frame.key_line = value, line
+                continue
+            else:
+                path = (*frame.path, frame.key)
+                lines.setdefault(path, frame.key_line)
+                parent[frame.key] = value
+                frame.key = _NO_KEY
+        if is_collection:
+            stack.append(_Frame(value, path))
+    get()  # document end
+    if type(get()) is not StreamEndEvent:
+        return None
+    return YamlDocument(name=name, data=root, lines=lines)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_value(tag: str, value: str) -> Any:
+    """A null, bool, int or float scalar as the builder's constructor builds it (immutable, so
+    one value per spelling is shared). Raises what the constructor raises."""
+    constructor = _plain_constructor()
+    node = ScalarNode(_tag(tag), value, None, None)
+    try:
+        return constructor.construct_object(node, deep=True)
+    finally:
+        constructor.constructed_objects.pop(node, None)
+
+
+@functools.cache
+def _plain_constructor() -> SafeConstructor:
+    constructor: SafeConstructor = _pure_yaml().constructor
+    return constructor
 
 
 def _compose_events(parser: Any, *, directives: bool = False) -> tuple[Node | None, bool]:

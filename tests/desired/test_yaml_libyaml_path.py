@@ -1,7 +1,7 @@
 """libyaml composes documents; the pure-Python parser must give the very same answer.
 
-``parse_yaml`` composes with libyaml's events for speed and lets the pure parser decide whenever
-libyaml is unsure. These tests hold the two paths to one answer: the same data, the same line
+``parse_yaml`` builds plain documents straight from libyaml's events, composes the others from
+those events into a node tree, and lets the pure parser decide whenever libyaml is unsure. These tests hold the two paths to one answer: the same data, the same line
 for every path, the same error message and line, over every YAML file in the repository, a table
 of edge cases, and generated documents.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler.desired.yaml_io import MAX_DEPTH, _compose_libyaml, parse_yaml
+from reconciler.desired.yaml_io import MAX_DEPTH, _build_libyaml, _compose_libyaml, parse_yaml
 from reconciler.errors import DesiredStateError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,9 @@ def assert_same(text: str) -> tuple[Any, ...]:
     fast = outcome(text, libyaml=True)
     pure = outcome(text, libyaml=False)
     assert fast == pure
+    direct = _build_libyaml(text, "doc.yaml")  # when the event builder takes it, alike too
+    if direct is not None:
+        assert ("ok", direct.data, dict(direct.lines)) == pure
     return fast
 
 
@@ -142,6 +145,7 @@ def test_a_large_file_is_composed_by_libyaml_to_the_same_answer() -> None:
     )
     text = "auth-files:\n  files:\n" + entries
     assert _compose_libyaml(text) is not None  # the fast path took it, to the end
+    assert _build_libyaml(text, "doc.yaml") is not None  # and the event builder too
     kind, data, lines = assert_same(text)
     assert kind == "ok"
     assert len(data["auth-files"]["files"]) == 2_000
@@ -208,3 +212,32 @@ def test_generated_text_valid_or_not(text: str) -> None:
     if fast[0] == "ok" and pure[0] == "error":
         return
     assert fast == pure
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: *x\n",  # an anchor and an alias
+        "base: &b {x: 1}\nother:\n  <<: *b\n",  # a merge key
+        "a: !!str 5\n",  # an explicit tag
+        "a: 1\na: 2\n",  # a key twice
+        "? [1, 2]\n: v\n",  # a key that is a list
+        "a: !!int x\n",  # a value its constructor refuses
+    ],
+)
+def test_the_event_builder_leaves_what_it_does_not_handle_to_the_node_path(text: str) -> None:
+    assert _build_libyaml(text, "doc.yaml") is None
+    assert_same(text)
+
+
+def test_the_event_builder_takes_a_plain_desired_state() -> None:
+    text = (
+        "target:\n  url: http://127.0.0.1:8317\n  management-key: ${env:K}\n"
+        "config:\n  debug: false\n  api-keys: ['a', \"b\", c]\n  request-retry: 3\n"
+        "auth-files:\n  prune: true\n  files:\n    - name: a.json\n      fields: {priority: 0}\n"
+    )
+    direct = _build_libyaml(text, "doc.yaml")
+    assert direct is not None
+    assert direct.data["config"]["api-keys"] == ["a", "b", "c"]
+    assert direct.lines[("auth-files", "files", 0, "fields", "priority")] == 12
+    assert_same(text)
