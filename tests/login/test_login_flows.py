@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from login_helpers import DESIRED, KEY, REPO, Session, approve, callback_for
 
 from reconciler.emulator import Emulator
@@ -33,10 +34,12 @@ def _plan_exit(desired: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _paste_login(*args: str, cols: int = 40) -> Session:
+def _paste_login(*args: str, cols: int = 40, delay: float = 0.0) -> Session:
+    """A login whose callback address is pasted when asked, ``delay`` seconds late."""
     session = Session(*args, cols=cols)
     url = session.auth_url()
     session.wait_for("Paste the address")
+    time.sleep(delay)
     session.type(callback_for(url) + "\n")
     return session
 
@@ -121,28 +124,31 @@ def test_wrong_state_is_refused_before_any_request(emu: Emulator) -> None:
     assert emu.oauth_sessions() == []
 
 
-def test_expired_session_is_explained(emu: Emulator) -> None:
-    emu.set_oauth(session_ttl=1)
-    session = Session("codex", "--url", emu.url)
-    url = session.auth_url()
-    session.wait_for("Paste the address")
-    time.sleep(1.2)
-    session.type(callback_for(url) + "\n")
+@pytest.mark.parametrize(
+    ("oauth", "says"),
+    [
+        (
+            {"session_ttl": 1},
+            (
+                "CPA does not know this login any more",
+                "the session expired (CPA keeps one 30 minutes",
+            ),
+        ),
+        (
+            {"callback_timeout": 1},
+            ("this login is already finished on CPA", "Timeout waiting for OAuth callback"),
+        ),
+    ],
+    ids=["expired-session", "callback-timeout-on-cpa"],
+)
+def test_a_late_paste_is_explained(
+    emu: Emulator, oauth: dict[str, int], says: tuple[str, str]
+) -> None:
+    emu.set_oauth(**oauth)
+    session = _paste_login("codex", "--url", emu.url, delay=1.2)
     assert session.finish() == 1, session.output
-    assert "CPA does not know this login any more" in session.output
-    assert "the session expired (CPA keeps one 30 minutes" in session.output
-
-
-def test_callback_timeout_on_cpa_is_explained(emu: Emulator) -> None:
-    emu.set_oauth(callback_timeout=1)
-    session = Session("codex", "--url", emu.url)
-    url = session.auth_url()
-    session.wait_for("Paste the address")
-    time.sleep(1.2)
-    session.type(callback_for(url) + "\n")
-    assert session.finish() == 1, session.output
-    assert "this login is already finished on CPA" in session.output
-    assert "Timeout waiting for OAuth callback" in session.output
+    for text in says:
+        assert text in session.output
 
 
 def test_ctrl_c_mid_poll_cancels_the_session(emu: Emulator) -> None:
