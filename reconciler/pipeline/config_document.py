@@ -48,9 +48,13 @@ def parse(text: str) -> dict[str, Any]:
     An error names the line and the problem but never quotes the text: config.yaml holds
     secrets, and ruamel's own messages show the offending line (and a duplicate key's values).
     """
+    plain = yaml_io.safe_data(text)  # a plain document, straight from libyaml's events
     try:
-        root = yaml_io.compose(text)  # libyaml's events when installed
-        data = None if root is None else _safe_constructor().construct_document(root)
+        if plain is not None:
+            data = plain[0]
+        else:
+            root = yaml_io.compose(text)  # libyaml's events when installed
+            data = None if root is None else _safe_constructor().construct_document(root)
     except yaml_io.ExpansionError as exc:
         line = exc.node.start_mark.line + 1
         raise errors.ApiError(

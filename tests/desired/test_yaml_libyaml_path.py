@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler.desired.yaml_io import MAX_DEPTH, _build_libyaml, _compose_libyaml, parse_yaml
+from reconciler.desired.yaml_io import (
+    MAX_DEPTH,
+    _build_libyaml,
+    _compose_libyaml,
+    compose,
+    parse_yaml,
+    safe_data,
+)
 from reconciler.errors import DesiredStateError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +49,18 @@ def assert_same(text: str) -> tuple[Any, ...]:
     direct = _build_libyaml(text, "doc.yaml")  # when the event builder takes it, alike too
     if direct is not None:
         assert ("ok", direct.data, dict(direct.lines)) == pure
+    assert_safe_data_same(text)
     return fast
+
+
+def assert_safe_data_same(text: str) -> None:
+    """``safe_data`` (CPA's config.yaml, timestamps typed) builds what the node path builds."""
+    plain = safe_data(text)
+    if plain is None:
+        return
+    root = compose(text)
+    constructor = YAML(typ="safe", pure=True).constructor
+    assert plain[0] == (None if root is None else constructor.construct_document(root))
 
 
 def repository_yaml() -> list[Path]:
@@ -241,3 +259,13 @@ def test_the_event_builder_takes_a_plain_desired_state() -> None:
     assert direct.data["config"]["api-keys"] == ["a", "b", "c"]
     assert direct.lines[("auth-files", "files", 0, "fields", "priority")] == 12
     assert_same(text)
+
+
+def test_safe_data_types_timestamps_as_yaml_safe_does() -> None:
+    text = "a: 2024-01-02\nb: 2024-01-02T03:04:05Z\nc: '2024-01-02'\nd: [1, yes, ~, 1.5]\n"
+    plain = safe_data(text)
+    assert plain is not None
+    assert type(plain[0]["a"]).__name__ == "date" and type(plain[0]["b"]).__name__ == "datetime"
+    assert plain[0]["c"] == "2024-01-02" and plain[0]["d"] == [1, "yes", None, 1.5]
+    assert_safe_data_same(text)
+    assert safe_data("a: 1\na: 2\n") is None  # a key twice: the node path says so
