@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,38 +89,46 @@ def test_single_target_file_goes_to_the_loader(tmp_path: Path) -> None:
     assert isinstance(fleet_loader.load_any(path, environ={}), LoadedDesired)
 
 
+def refusal(words: str, *edits: tuple[str, str], at: str | None = None) -> Any:
+    """A case of BASE made wrong by ``edits`` (old, new), refused with ``words`` at the line
+    of ``at`` (by default the first line of the first edit's new text)."""
+    where = at if at is not None else edits[0][1].splitlines()[0]
+    return pytest.param(edits, where, words, id=words)
+
+
 @pytest.mark.parametrize(
-    ("old", "new", "at", "words"),
+    ("edits", "at", "words"),
     [
-        (
-            "targets:",
-            "target: {url: http://127.0.0.1:9}\ntargets:",
-            "target:",
+        refusal(
             "target and targets are both set",
+            ("targets:", "target: {url: http://127.0.0.1:9}\ntargets:"),
         ),
-        ("target: eu-1", "target: eu-9", "target: eu-9", "unknown target 'eu-9'"),
-        ("  us-1:\n    proxy", "  us-9:\n    proxy", "  us-9:", "unknown target 'us-9'"),
-        ("    weight: 2", "    weight: 2\n    drain: true", "target: us-1", "drains"),
-        ("  placement: spread\n", "", "name: bob.json", "has no target"),
-        (
-            "name: bob.json",
-            "name: alice.json",
-            "name: alice.json\n      source: auth/bob",
+        refusal("unknown target 'eu-9'", ("target: eu-1", "target: eu-9")),
+        refusal("unknown target 'us-9'", ("  us-1:\n    proxy", "  us-9:\n    proxy")),
+        refusal(
+            "drains",
+            ("    weight: 2", "    weight: 2\n    drain: true"),
+            ("target: eu-1", "target: us-1"),
+            at="target: us-1",
+        ),
+        refusal("has no target", ("  placement: spread\n", ""), at="name: bob.json"),
+        refusal(
             "duplicate auth-file name",
+            ("name: bob.json", "name: alice.json"),
+            at="name: alice.json\n      source: auth/bob",
         ),
-        ("http://127.0.0.1:1002", "http://127.0.0.1:1001/", "1001/", "same server as target eu-1"),
-        ("    weight: 2", "    weight: 0", "weight: 0", "greater than 0"),
-        ("url: http://127.0.0.1:1001", "url: ${env:K1}", "url: ${env:K1}", "is a reference"),
-        ("  eu-2:", "  'eu 2':", "'eu 2':", "not a valid target name"),
+        refusal("same server as target eu-1", ("http://127.0.0.1:1002", "http://127.0.0.1:1001/")),
+        refusal("greater than 0", ("    weight: 2", "    weight: 0")),
+        refusal("is a reference", ("url: http://127.0.0.1:1001", "url: ${env:K1}")),
+        refusal("not a valid target name", ("  eu-2:", "  'eu 2':")),
     ],
 )
 def test_refusals_name_file_and_line(
-    tmp_path: Path, old: str, new: str, at: str, words: str
+    tmp_path: Path, edits: tuple[tuple[str, str], ...], at: str, words: str
 ) -> None:
-    text = BASE.replace(old, new)
-    if words == "drains":
-        text = text.replace("target: eu-1", "target: us-1")
-        at = "target: us-1"
+    text = BASE
+    for old, new in edits:
+        text = text.replace(old, new)
     assert text != BASE
     line = text[: text.index(at)].count("\n") + 1 + at[: at.index(at.strip()[0])].count("\n")
     path = write(tmp_path, text)
