@@ -59,6 +59,23 @@ def _converged(project: Project, cli: Cli) -> None:
     assert cli("apply", project.desired, "--auto-approve").code == 0
 
 
+def _planned_change(project: Project, cli: Cli, *plan_args: str | Path) -> Path:
+    """Converged, then debug turned on in the desired file and planned into a plan file."""
+    _converged(project, cli)
+    _with_config(project, {**CONFIG, "debug": True})
+    planfile = project.root / "plan.json"
+    assert cli("plan", project.desired, "--out", planfile, *plan_args).code == 0
+    return planfile
+
+
+def _apply_stale(project: Project, cli: Cli, emu: Emulator, planfile: Path) -> str:
+    """``apply --plan`` refused as stale (exit 3), nothing written; its error text."""
+    stale = cli("apply", project.desired, "--plan", planfile)
+    assert stale.code == 3, stale.text
+    assert mutating(emu) == []
+    return stale.err
+
+
 def _extra_files(emu: Emulator, *names: str) -> dict[str, dict[str, Any]]:
     """Auth files that appeared on the server out of band (a login in the web UI)."""
     written = {}
@@ -79,10 +96,7 @@ def _mode(path: Path) -> int:
 def test_a_fresh_plan_file_applies_exactly(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
-    assert cli("plan", project.desired, "--out", planfile).code == 0
+    planfile = _planned_change(project, cli)
     applied = cli("apply", project.desired, "--plan", planfile)
     assert applied.code == 0, applied.text
     assert [r.method for r in mutating(target_env)][-1:] == ["PUT"]
@@ -93,18 +107,13 @@ def test_a_plan_file_is_stale_after_a_live_config_change(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
-    assert cli("plan", project.desired, "--out", planfile).code == 0
+    planfile = _planned_change(project, cli)
     web_ui_put(emu, "request-retry", 7)
     emu.reset_requests()
 
-    stale = cli("apply", project.desired, "--plan", planfile)
-    assert stale.code == 3, stale.text
-    assert "live state changed" in stale.err
-    assert "(config request-retry)" in stale.err, "the error names what moved"
-    assert mutating(emu) == []
+    stale = _apply_stale(project, cli, emu, planfile)
+    assert "live state changed" in stale
+    assert "(config request-retry)" in stale, "the error names what moved"
     assert "request-retry: 7" in emu.config_yaml()
 
 
@@ -112,10 +121,7 @@ def test_a_plan_file_is_stale_after_a_live_auth_file_change(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
-    assert cli("plan", project.desired, "--out", planfile).code == 0
+    planfile = _planned_change(project, cli)
     httpx.patch(
         f"{emu.management_url}/auth-files/fields",
         json={"name": ALICE, "priority": 9},
@@ -123,20 +129,15 @@ def test_a_plan_file_is_stale_after_a_live_auth_file_change(
     ).raise_for_status()
     emu.reset_requests()
 
-    stale = cli("apply", project.desired, "--plan", planfile)
-    assert stale.code == 3, stale.text
-    assert f"(auth-file/{ALICE})" in stale.err, "the error names the file that moved"
-    assert mutating(emu) == []
+    stale = _apply_stale(project, cli, emu, planfile)
+    assert f"(auth-file/{ALICE})" in stale, "the error names the file that moved"
 
 
 def test_a_plan_file_applied_twice_says_already_applied(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
-    assert cli("plan", project.desired, "--out", planfile).code == 0
+    planfile = _planned_change(project, cli)
     assert cli("apply", project.desired, "--plan", planfile).code == 0
     emu.reset_requests()
 
@@ -152,12 +153,9 @@ def test_a_plan_file_is_for_the_same_server_however_its_url_is_spelt(
 ) -> None:
     """Trailing slash, /v0/management, upper-case scheme and host: one server, one plan."""
     emu = target_env
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
     port = emu.url.rsplit(":", 1)[1]
     spelt = f"HTTP://LOCALHOST:{port}/v0/management/"
-    assert cli("plan", project.desired, "--out", planfile, "--url", spelt).code == 0
+    planfile = _planned_change(project, cli, "--url", spelt)
     applied = cli("apply", project.desired, "--plan", planfile, "--url", f"http://localhost:{port}")
     assert applied.code == 0, applied.text
     other = cli("plan", project.desired, "--out", planfile, "--url", emu.url + "/")
@@ -170,17 +168,11 @@ def test_a_plan_file_is_stale_after_the_desired_file_changed(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    _converged(project, cli)
-    _with_config(project, {**CONFIG, "debug": True})
-    planfile = project.root / "plan.json"
-    assert cli("plan", project.desired, "--out", planfile).code == 0
+    planfile = _planned_change(project, cli)
     _with_config(project, {**CONFIG, "debug": True, "request-retry": 4})
     emu.reset_requests()
 
-    stale = cli("apply", project.desired, "--plan", planfile)
-    assert stale.code == 3, stale.text
-    assert "desired state changed" in stale.err
-    assert mutating(emu) == []
+    assert "desired state changed" in _apply_stale(project, cli, emu, planfile)
 
 
 def test_config_edited_between_the_plan_and_the_put_is_not_overwritten(
