@@ -43,21 +43,24 @@ def targets_for(loaded: LoadedFleet, opts: TargetOptions) -> dict[str, Target]:
             f"{loaded.path} is a fleet file: each target's url and management-key are in it; "
             "--url, --management-key-file and --management-key apply to a single target only"
         )
-    out: dict[str, Target] = {}
-    for name, endpoint in loaded.endpoints.items():
-        try:
-            planning.check_url(endpoint.url, allow_insecure_http=opts.allow_insecure_http)
-        except errors.UsageError as exc:
-            raise errors.UsageError(f"target {name}: {exc}") from exc
-        if not endpoint.management_key:
-            raise errors.UsageError(f"target {name}: its management-key is empty")
-        out[name] = Target(
-            planning.canonical_url(endpoint.url),
-            endpoint.management_key,
-            opts.ca_cert,
-            opts.timeout,
-        )
-    return out
+    return {name: target_for(loaded, name, opts) for name in loaded.endpoints}
+
+
+def target_for(loaded: LoadedFleet, name: str, opts: TargetOptions) -> Target:
+    """One target's URL and key, checked as a single target's are (before any request)."""
+    endpoint = loaded.endpoints[name]
+    try:
+        planning.check_url(endpoint.url, allow_insecure_http=opts.allow_insecure_http)
+    except errors.UsageError as exc:
+        raise errors.UsageError(f"target {name}: {exc}") from exc
+    if not endpoint.management_key:
+        raise errors.UsageError(f"target {name}: its management-key is empty")
+    return Target(
+        planning.canonical_url(endpoint.url),
+        endpoint.management_key,
+        opts.ca_cert,
+        opts.timeout,
+    )
 
 
 def selected(loaded: LoadedFleet, names: Sequence[str] | None) -> tuple[str, ...]:
@@ -104,8 +107,16 @@ def read_fleet(
     loaded: LoadedFleet, clients: Mapping[str, ManagementClient]
 ) -> tuple[dict[str, fleet.TargetLive], dict[str, str]]:
     """Every target in ``clients``, read in parallel: (lives, errors by target)."""
+    lives, failures = read_targets(loaded, clients)
+    return lives, {name: str(exc) for name, exc in failures.items()}
+
+
+def read_targets(
+    loaded: LoadedFleet, clients: Mapping[str, ManagementClient]
+) -> tuple[dict[str, fleet.TargetLive], dict[str, errors.ReconcilerError]]:
+    """``read_fleet`` keeping each failure's exception (the daemon tells a 401 from a timeout)."""
     lives: dict[str, fleet.TargetLive] = {}
-    failures: dict[str, str] = {}
+    failures: dict[str, errors.ReconcilerError] = {}
     if not clients:
         return lives, failures
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(clients))) as pool:
@@ -117,7 +128,7 @@ def read_fleet(
             try:
                 lives[name] = future.result()
             except errors.ReconcilerError as exc:
-                failures[name] = str(exc)
+                failures[name] = exc
     return lives, failures
 
 
@@ -175,6 +186,30 @@ def make_plan(
     pending: Mapping[str, str] | None = None,
 ) -> FleetPlanned:
     lives, failures = read_fleet(loaded, clients)
+    return plan_read(
+        loaded,
+        targets,
+        lives,
+        failures,
+        chosen=chosen,
+        allow_mass_delete=allow_mass_delete,
+        allow_replace=allow_replace,
+        pending=pending,
+    )
+
+
+def plan_read(
+    loaded: LoadedFleet,
+    targets: Mapping[str, Target],
+    lives: Mapping[str, fleet.TargetLive],
+    failures: Mapping[str, str],
+    *,
+    chosen: tuple[str, ...],
+    allow_mass_delete: bool = False,
+    allow_replace: bool = False,
+    pending: Mapping[str, str] | None = None,
+) -> FleetPlanned:
+    """The fleet plan from what was read (``make_plan`` without the reading)."""
     per_target = plan_options(targets, allow_replace=allow_replace)
     if allow_mass_delete:
         per_target = {
