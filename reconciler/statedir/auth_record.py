@@ -17,10 +17,22 @@ runs met, per target, in the state directory:
 
 The file (``auth-record.json``, 0600) holds a random salt and, per target, HMAC-SHA256
 fingerprints of the target and of each failed key under that salt, with the failure times
-(wall clock, seconds): never a key, never the URL. Runs share it safely: ``before`` takes an
-``fcntl`` lock on ``auth-record.lock`` and keeps it while the first authenticated request of a
-key is in flight, and ``after`` writes the file by atomic replace and releases the lock, so ten
-runs started at once still send at most one failed attempt at a time.
+(wall clock, seconds): never a key, never the URL. Runs share it safely, with two ``fcntl``
+locks:
+
+* ``auth-record.lock``, the directory-wide lock, is held only while the file is read or
+  written (by atomic replace), never while a request is in flight;
+* ``auth-record-<id>.lock``, one per target (``<id>``: an HMAC of the target under the salt, so
+  the name reveals no URL), is taken by ``before`` and kept while the first authenticated
+  request of a key is in flight; ``after`` records how it went and releases it.
+
+So ten runs started at once against one target still send at most one failed attempt at a
+time to it (the second run reads the first one's outcome before it sends anything), while the
+first requests of different targets (a fleet's servers) are in flight together: CPA counts
+failed attempts per server, per client IP, so one server's attempt cannot bring another's
+ban closer. The salt is written to the file before a target's lock is first named, so every
+run names the same lock; should the file be unwritable, ``before`` keeps the directory-wide
+lock across the request instead (every target one after another, as safe as before).
 
 Implements ``reconciler.client.transport.AuthGuard`` (structurally: the state directory does
 not import the client).
@@ -48,6 +60,8 @@ from reconciler.statedir.private import ensure_state_dir
 
 RECORD = "auth-record.json"
 LOCK = "auth-record.lock"
+#: The per-target lock: ``auth-record-<id>.lock``, ``<id>`` a keyed fingerprint of the target.
+TARGET_LOCK = "auth-record-{}.lock"
 
 #: CPA bans an IP at this many failed attempts.
 CPA_MAX_FAILURES = 5
@@ -97,6 +111,15 @@ class Entry:
         return cls(failures, float(until) if isinstance(until, int | float) else None)
 
 
+@dataclass(frozen=True)
+class _Held:
+    """The lock ``before`` holds across a first request: the target's own, or the directory's
+    (``directory``); ``fd`` None when the state directory cannot be used."""
+
+    fd: int | None
+    directory: bool
+
+
 def _stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -128,44 +151,98 @@ class AuthRecord:
     # -- the AuthGuard protocol -----------------------------------------------------------
 
     def before(self, key: str, method: str, endpoint: str) -> None:
-        """Take the lock and raise, lock released, if ``key`` must not be tried now."""
+        """Take the target's lock and raise, lock released, if ``key`` must not be tried now."""
         self._mutex.acquire()
-        fd: int | None = None
         try:
-            fd = self._take_lock()
-            refusal = None
-            if fd is not None:  # else: no usable state directory, warned once
-                salt, entries = self._read()
-                refusal = self._refusal(salt, entries, key, method, endpoint)
+            held, refusal = self._hold(key, method, endpoint)
         except BaseException:
-            _close(fd)
             self._mutex.release()
             raise
         if refusal is not None:
-            _close(fd)
+            _close(held.fd)
             self._mutex.release()
             raise refusal
-        self._local.pending = (fd,)
+        self._local.pending = held
 
     def after(self, key: str, outcome: str, ban_seconds: float | None) -> None:
-        """Record how the attempt went and release the lock ``before`` took (or take and
-        release one now, for a refusal met later in a run)."""
-        pending: tuple[int | None] | None = getattr(self._local, "pending", None)
+        """Record how the attempt went and release the lock ``before`` took (or only record
+        it, for a refusal met later in a run)."""
+        held: _Held | None = getattr(self._local, "pending", None)
         self._local.pending = None
-        if pending is None:
+        if held is None:
             self._mutex.acquire()
-            pending = (self._take_lock(),)
+            held = _Held(None, directory=False)
         try:
-            if pending[0] is not None and outcome in ("ok", "refused", "banned"):
-                self._update(key, outcome, ban_seconds)
+            if outcome in ("ok", "refused", "banned"):
+                if held.directory:
+                    if held.fd is not None:
+                        self._update(key, outcome, ban_seconds)
+                else:
+                    directory = self._take_lock(LOCK)
+                    try:
+                        if directory is not None:
+                            self._update(key, outcome, ban_seconds)
+                    finally:
+                        _close(directory)
         finally:
-            _close(pending[0])
+            _close(held.fd)
             self._mutex.release()
+
+    def _hold(self, key: str, method: str, endpoint: str) -> tuple[_Held, errors.ApiError | None]:
+        """The lock held across the first request and the refusal read from the record once
+        it is held.
+
+        The target's own lock is named from the salt in the file: the salt is read (written
+        first, if the file holds none) under the directory lock, which is then released; the
+        target's lock is taken, and the record read again under the directory lock. Should
+        the salt have changed meanwhile (the file was removed or replaced), the lock taken was
+        the wrong one: start over. Should the salt not be writable, or no target lock be
+        made, the directory lock itself is kept across the request. No usable state
+        directory: nothing is held (``fd`` None), nothing refused."""
+        for _ in range(3):
+            directory = self._take_lock(LOCK)
+            if directory is None:
+                return _Held(None, directory=True), None
+            try:
+                salt = self._stored_salt()
+            except BaseException:
+                _close(directory)
+                raise
+            _close(directory)
+            if salt is None:
+                break
+            target = self._take_lock(TARGET_LOCK.format(self._lock_id(salt)))
+            if target is None:
+                break
+            try:
+                directory = self._take_lock(LOCK)
+                try:
+                    now_salt, entries = self._read()
+                finally:
+                    _close(directory)
+            except BaseException:
+                _close(target)
+                raise
+            if now_salt == salt:
+                return _Held(target, directory=False), self._refusal(
+                    salt, entries, key, method, endpoint
+                )
+            _close(target)
+        directory = self._take_lock(LOCK)
+        try:
+            refusal = None
+            if directory is not None:
+                salt, entries = self._read()
+                refusal = self._refusal(salt, entries, key, method, endpoint)
+        except BaseException:
+            _close(directory)
+            raise
+        return _Held(directory, directory=True), refusal
 
     def refusal(self, key: str) -> str | None:
         """Why ``key`` would not be tried now (the message), or None."""
         with self._mutex:
-            fd = self._take_lock()
+            fd = self._take_lock(LOCK)
             try:
                 if fd is None:
                     return None
@@ -264,13 +341,27 @@ class AuthRecord:
 
     def _read(self) -> tuple[bytes, dict[str, Entry]]:
         """The salt and the entries; a missing, unreadable or foreign file starts afresh."""
+        salt, entries = self._load()
+        return (secrets.token_bytes(32) if salt is None else salt), entries
+
+    def _stored_salt(self) -> bytes | None:
+        """The salt in the file, which is written first when it holds none (a new, unreadable
+        or foreign file); None when it cannot be written. The directory lock must be held."""
+        salt, entries = self._load()
+        if salt is not None:
+            return salt
+        salt = secrets.token_bytes(32)
+        return salt if self._write(salt, entries) else None
+
+    def _load(self) -> tuple[bytes | None, dict[str, Entry]]:
+        """The salt (None: the file holds none) and the entries."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
-            return secrets.token_bytes(32), {}
+            return None, {}
         except OSError as exc:
             self._warn_once(f"{self.path}: cannot be read ({exc.strerror}); starting afresh")
-            return secrets.token_bytes(32), {}
+            return None, {}
         with os.fdopen(fd, "rb") as fh:
             raw = fh.read(_MAX_FILE + 1)
         try:
@@ -283,10 +374,10 @@ class AuthRecord:
                 raise ValueError("not a record of this version")
         except (ValueError, TypeError, KeyError):
             self._warn_once(f"{self.path}: not a record this version wrote; starting afresh")
-            return secrets.token_bytes(32), {}
+            return None, {}
         return salt, {str(k): Entry.from_json(v) for k, v in targets.items()}
 
-    def _write(self, salt: bytes, entries: dict[str, Entry]) -> None:
+    def _write(self, salt: bytes, entries: dict[str, Entry]) -> bool:
         doc = {
             "version": _VERSION,
             "about": "failed management-key attempts per target (keyed fingerprints, no keys); "
@@ -305,17 +396,25 @@ class AuthRecord:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             self._warn_once(f"{self.path}: cannot be written ({exc.strerror})")
+            return False
+        return True
 
     # -- fingerprints and the lock ----------------------------------------------------------
 
     def _target_id(self, salt: bytes) -> str:
         return _hmac(salt, b"target\0" + self.target.encode("utf-8", "surrogatepass"))
 
+    def _lock_id(self, salt: bytes) -> str:
+        """The name of the target's lock file: a fingerprint of its own (not the record's)."""
+        return _hmac(salt, b"lock\0" + self.target.encode("utf-8", "surrogatepass"))[:32]
+
     @staticmethod
     def _key_id(salt: bytes, key: str) -> str:
         return _hmac(salt, b"key\0" + key.encode("utf-8", "surrogatepass"))
 
-    def _take_lock(self) -> int | None:
+    def _take_lock(self, name: str) -> int | None:
+        """An exclusive ``flock`` on ``name`` in the state directory (the descriptor), waiting
+        up to ``LOCK_WAIT``; None, warned once, when the state directory cannot be used."""
         try:
             ensure_state_dir(self.state_dir)  # 0700, its .gitignore, never through a link
         except errors.UsageError as exc:
@@ -326,7 +425,7 @@ class AuthRecord:
             return None
         try:
             fd = os.open(
-                self.state_dir / LOCK,
+                self.state_dir / name,
                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                 0o600,
             )
@@ -338,6 +437,7 @@ class AuthRecord:
             )
             return None
         deadline = time.monotonic() + LOCK_WAIT
+        pause = 0.002  # the directory lock is held for a file read or write: a few ms
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -346,10 +446,11 @@ class AuthRecord:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise errors.LockedError(
-                        f"{self.state_dir / LOCK}: another run has been trying a management "
+                        f"{self.state_dir / name}: another run has been trying a management "
                         f"key against a target for over {LOCK_WAIT:.0f} s; try again later"
                     ) from None
-                time.sleep(0.05)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def _warn_once(self, message: str) -> None:
         if not self._warned:
