@@ -109,6 +109,17 @@ def auth_source(email: str, provider: str = "codex", **extra: Any) -> dict[str, 
     }
 
 
+def out_of_band_files(emu: Emulator, *names: str) -> dict[str, dict[str, Any]]:
+    """Auth files that appeared on the server without git (a login in the web UI): each
+    written with a credential for ``<name>@example.com``; returns them by name."""
+    written = {}
+    for name in names:
+        data = auth_source(name.removesuffix(".json") + "@example.com")
+        emu.write_auth_file(name, data)
+        written[name] = data
+    return written
+
+
 @dataclass
 class Project:
     """A directory holding a desired-state file and the auth-file sources it names."""

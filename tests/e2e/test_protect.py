@@ -9,24 +9,21 @@ one is untouched (not read, not written: no request names it), and the next plan
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from e2e_helpers import Cli, Project, auth_source, desired_doc, management, mutating
+from e2e_helpers import (
+    Cli,
+    Project,
+    auth_source,
+    desired_doc,
+    management,
+    mutating,
+    out_of_band_files,
+)
 
 from reconciler.emulator import Emulator
 
 ALICE = "codex-alice@example.com.json"
 KEPT_LINE = "= auth-file keep-legacy.json (protected, not pruned)"
-
-
-def _out_of_band(emu: Emulator, *names: str) -> dict[str, dict[str, Any]]:
-    """Auth files that appeared on the server without git (a login in the web UI)."""
-    written = {}
-    for name in names:
-        data = auth_source(name.removesuffix(".json") + "@example.com")
-        emu.write_auth_file(name, data)
-        written[name] = data
-    return written
 
 
 def _requests_naming(emu: Emulator, name: str) -> list[str]:
@@ -41,7 +38,7 @@ def test_prune_keeps_the_protected_file_and_deletes_the_stale_one(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    _out_of_band(emu, "keep-legacy.json", "stale.json")
+    out_of_band_files(emu, "keep-legacy.json", "stale.json")
     emu.refresh_auth_file("stale.json")  # the backup must hold the live tokens
     stale_live = (emu.auth_dir / "stale.json").read_bytes()
     kept_bytes = (emu.auth_dir / "keep-legacy.json").read_bytes()
@@ -98,7 +95,7 @@ def test_protected_files_never_block_not_even_with_max_deletions_zero(
     """Many protected files and ``max-deletions: 0``: nothing to delete, nothing blocked."""
     emu = target_env
     names = [f"keep-{i}.json" for i in range(4)]
-    _out_of_band(emu, *names)
+    out_of_band_files(emu, *names)
     project.write(
         desired_doc(config={"debug": True}, prune=True, protect=["keep-*.json"], max_deletions=0)
     )
@@ -120,7 +117,7 @@ def test_a_listed_protected_file_is_managed_as_declared(
 ) -> None:
     """protect is about prune: a file listed under files is converged like any other."""
     emu = target_env
-    _out_of_band(emu, "keep-legacy.json")
+    out_of_band_files(emu, "keep-legacy.json")
     files = [{"name": "keep-legacy.json", "disabled": True}]
     project.write(desired_doc(files=files, prune=True, protect=["keep-*.json"]))
 

@@ -37,6 +37,7 @@ from e2e_helpers import (
     desired_doc,
     management,
     mutating,
+    out_of_band_files,
     web_ui_put,
 )
 
@@ -74,16 +75,6 @@ def _apply_stale(project: Project, cli: Cli, emu: Emulator, planfile: Path) -> s
     assert stale.code == 3, stale.text
     assert mutating(emu) == []
     return stale.err
-
-
-def _extra_files(emu: Emulator, *names: str) -> dict[str, dict[str, Any]]:
-    """Auth files that appeared on the server out of band (a login in the web UI)."""
-    written = {}
-    for name in names:
-        data = auth_source(name.removesuffix(".json") + "@example.com")
-        emu.write_auth_file(name, data)
-        written[name] = data
-    return written
 
 
 def _mode(path: Path) -> int:
@@ -227,7 +218,7 @@ def test_mass_delete_is_refused_unless_allowed(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    extra = _extra_files(emu, "old-1.json", "old-2.json", "old-3.json")
+    extra = out_of_band_files(emu, "old-1.json", "old-2.json", "old-3.json")
     project.write(desired_doc(prune=True, max_deletions=2))
     emu.reset_requests()
 
@@ -259,7 +250,7 @@ def test_every_delete_is_backed_up_privately_and_restore_brings_it_back(
     project: Project, target_env: Emulator, cli: Cli
 ) -> None:
     emu = target_env
-    extra = _extra_files(emu, "gone-1.json", "gone-2.json")
+    extra = out_of_band_files(emu, "gone-1.json", "gone-2.json")
     emu.refresh_auth_file("gone-1.json")  # the backup must hold the live tokens, not a source
     live_tokens = {name: emu.read_auth_file(name)["refresh_token"] for name in extra}
     project.write(desired_doc(prune=True))
@@ -295,7 +286,7 @@ def test_every_delete_is_backed_up_privately_and_restore_brings_it_back(
 
 def test_restore_latest_from_a_state_dir(project: Project, target_env: Emulator, cli: Cli) -> None:
     emu = target_env
-    _extra_files(emu, "gone.json")
+    out_of_band_files(emu, "gone.json")
     state_dir = project.root / "elsewhere"
     project.write(desired_doc(prune=True))
     applied = cli("apply", project.desired, "--auto-approve", "--state-dir", state_dir)
