@@ -18,10 +18,12 @@ from pathlib import Path
 from types import FrameType
 
 from reconciler import errors
-from reconciler.commands import options, status
+from reconciler.commands import fleet_run, options, status
 from reconciler.daemon import service as daemon
 from reconciler.daemon import webhook
+from reconciler.desired import fleet
 from reconciler.desired.loader import key_given_outside
+from reconciler.pipeline import fleet as pfleet
 from reconciler.pipeline import planning
 
 WEBHOOK_URL_ENV = "RECONCILER_WEBHOOK_URL"
@@ -122,6 +124,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="heal: allow re-seeding auth files marked replace: true",
     )
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME",
+        help="fleet files only: reconcile only this target (repeatable); the others are read, "
+        "not changed, and moves touching them wait",
+    )
+    parser.add_argument(
+        "--allow-moves",
+        action="store_true",
+        help="fleet files only, heal: carry out the moves the placement requires (journaled "
+        "and backed up, as apply --allow-moves); without it they are reported and wait",
+    )
     _add_quota_arguments(parser)
     options.add_state_dir_argument(parser)
     options.add_keep_backups_argument(parser)
@@ -154,6 +169,7 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
             file=sys.stderr,
         )
     listen = None if args.listen.strip().lower() in ("", "off", "none") else args.listen
+    _check_fleet_flags(args, target, environ)
     return daemon.DaemonConfig(
         desired=args.desired,
         state_dir=options.state_dir(args, Path(args.desired)),
@@ -168,6 +184,8 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
         ban_backoff=args.ban_backoff,
         allow_mass_delete=args.allow_mass_delete,
         allow_replace=args.allow_replace,
+        targets=tuple(args.target or ()),
+        allow_moves=args.allow_moves,
         shutdown_timeout=args.shutdown_timeout,
         summary_interval=args.summary_interval,
         keep_backups=args.keep_backups,
@@ -176,6 +194,31 @@ def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> daemon.
         quota_concurrency=args.quota_concurrency,
         quota_warn=args.quota_warn,
     )
+
+
+def _check_fleet_flags(
+    args: argparse.Namespace, target: planning.TargetOptions, environ: Mapping[str, str]
+) -> None:
+    """The flags that name one server are refused for a fleet file, ``--target`` for a single
+    target; a ``--target`` the fleet file does not have is refused when the file loads now."""
+    if not fleet.is_fleet_file(args.desired):
+        fleet_run.refuse_single_target_flags(args)
+        return
+    if target.url or target.key_file or target.key_arg:
+        raise errors.UsageError(
+            f"{args.desired} is a fleet file: each target's url and management-key are in it; "
+            "--url, --management-key-file and --management-key apply to a single target only"
+        )
+    if args.quota_interval:
+        raise errors.UsageError(
+            "--quota-interval does not take a fleet file yet; run `status --quota` per target"
+        )
+    if args.target:
+        try:
+            loaded = fleet.load_fleet(args.desired, environ=environ)
+        except errors.ReconcilerError:
+            return  # the cycles report it
+        pfleet.selected(loaded, args.target)
 
 
 def _add_quota_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +262,9 @@ def check_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> N
     secret may appear after the start (a Kubernetes Secret, a Vault agent)."""
     unset: tuple[str, ...] = ()
     try:
+        if fleet.is_fleet_file(args.desired):
+            fleet.load_fleet(args.desired, environ=environ)  # every target's key counts
+            return
         loaded = planning.load(args.desired, environ)
         try:
             outside = key_given_outside(

@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,9 +50,10 @@ from typing import Any, TextIO
 from reconciler import errors
 from reconciler.client.management import ManagementClient
 from reconciler.core.plan import MISSING_CREDENTIAL_REMEDY, Plan
+from reconciler.core.safety import Blocker
 from reconciler.daemon import backoff, drift
-from reconciler.daemon.events import EventSink, now_rfc3339
-from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.events import Emitter, EventSink, now_rfc3339
+from reconciler.daemon.metrics import Metrics, TargetMetrics
 from reconciler.desired.loader import LoadedDesired
 from reconciler.pipeline import apply as executor
 from reconciler.pipeline import planning
@@ -80,6 +81,9 @@ class DaemonConfig:
     ban_backoff: float = 1800.0
     allow_mass_delete: bool = False
     allow_replace: bool = False
+    # a fleet file (reconciler.daemon.fleet): --target NAME (none: all), --allow-moves (heal)
+    targets: tuple[str, ...] = ()
+    allow_moves: bool = False
     shutdown_timeout: float = 5.0
     keep_backups: int = DEFAULT_KEEP
     summary_interval: float = 3600.0  # seconds between cycle.summary events; 0: none
@@ -91,30 +95,25 @@ class DaemonConfig:
     quota_warn: float = 90.0
 
 
-class Reconciler:
-    """The state kept across cycles, and one cycle (``tick``) at a time."""
+def blocker_lines(blockers: Iterable[Blocker]) -> list[str]:
+    """Each safety rule that blocks a plan, with its override."""
+    return [b.message + (f" (override: {b.override})" if b.override else "") for b in blockers]
 
-    def __init__(
-        self,
-        config: DaemonConfig,
-        events: EventSink,
-        metrics: Metrics,
-        stop: threading.Event,
-        environ: Mapping[str, str],
-    ) -> None:
+
+class TargetState:
+    """What the daemon keeps about one server from one cycle to the next: its drift (announced
+    once), its auth hold and failure backoff, its results (for ``/readyz`` and the summary), and
+    the events and metrics that say so. The single-target ``Reconciler`` is one; a fleet daemon
+    (``reconciler.daemon.fleet``) keeps one per target, each with its own hold and backoff."""
+
+    def __init__(self, config: DaemonConfig, events: Emitter, metrics: TargetMetrics) -> None:
         self.config = config
         self.events = events
-        self.metrics = metrics
-        self.stop = stop
-        self.environ = environ
+        self.target_metrics = metrics
         self.cycle = 0
-        self._busy = threading.Lock()
-        self._salt = secrets.token_bytes(16)  # keys and desired states compared by HMAC only
         self._tracker = drift.DriftTracker()
         self._auth = backoff.AuthHold(config.ban_backoff)
         self._backoff = backoff.FailureBackoff(config.interval)
-        self._last_good: LoadedDesired | None = None
-        self._last_digest: str | None = None
         self._reported: dict[str, str] = {}  # stage -> last error reported (no repeats)
         self._blocked_signature: str | None = None
         self._failed_cycles = 0
@@ -125,62 +124,19 @@ class Reconciler:
         self._summary_at = time.monotonic()
         self._summary_since = now_rfc3339()
         self._summary_cycles = dict.fromkeys(("success", "error", "skipped"), 0)
-        self._noted_url: str | None = None
-        #: sees each cycle's auth-file listing (the credential health metrics)
-        self.on_listing: Callable[[list[Any]], object] | None = None
 
-    # -- the scheduled job ---------------------------------------------------------------
-
-    @property
-    def busy(self) -> bool:
-        return self._busy.locked()
-
-    def quiesce(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the running cycle to end, then start no other.
-        True when no cycle is running any more."""
-        return self._busy.acquire(timeout=max(0.0, timeout))
-
-    def tick(self) -> None:
-        """One cycle; never raises (an unexpected error is an event, the daemon lives on)."""
-        if self.stop.is_set() or not self._busy.acquire(blocking=False):
-            return
-        try:
-            if self.stop.is_set():
-                return
-            self.cycle += 1
-            self.metrics.in_progress.set(1)
-            started = time.monotonic()
-            result = self._guarded_cycle()
-            self._record(result, time.monotonic() - started)
-        finally:
-            self.metrics.in_progress.set(0)
-            self._busy.release()
-
-    def _guarded_cycle(self) -> str:
-        try:
-            return self._cycle()
-        except Exception as exc:  # a bug of ours: say where, keep serving
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            self._emit(
-                "reconcile.error", stage="internal", reason=f"{type(exc).__name__} at {where}"
-            )
-            print(f"internal error: {type(exc).__name__} at {where}", file=sys.stderr, flush=True)
-            self._last_stage = "internal"
-            return "error"
-
-    def _record(self, result: str, seconds: float) -> None:
-        self.metrics.cycles.labels(result=result).inc()
-        self.metrics.auth_backoff.set(1 if self._auth.held else 0)
+    def _record(self, result: str) -> None:
+        """Count one cycle's result for this target (the caller times the cycle)."""
+        self.target_metrics.cycle(result)
+        self.target_metrics.set_auth_backoff(self._auth.held)
         self._summarise(result)
         if result == "skipped":
             return
-        self.metrics.duration.observe(seconds)
         self._last_result = result
         if result == "success":
             self._last_success = time.monotonic()
             self._last_success_time = now_rfc3339()
-            self.metrics.last_success.set(time.time())
+            self.target_metrics.set_last_success(time.time())
             if self._failed_cycles:
                 self._emit("reconcile.recovered", failed_cycles=self._failed_cycles)
             self._failed_cycles = 0
@@ -205,6 +161,291 @@ class Reconciler:
         )
         self._summary_at, self._summary_since = now, now_rfc3339()
         self._summary_cycles = dict.fromkeys(self._summary_cycles, 0)
+
+    def _may_send(self, key_fp: str) -> bool:
+        """The auth hold and the failure backoff; says when a hold lets one attempt through."""
+        now = time.monotonic()
+        gate = self._auth.gate(now, key_fp)
+        if gate is backoff.Gate.HOLD:
+            return False
+        if gate is backoff.Gate.SEND:
+            return self._backoff.ready(now)
+        why = (
+            "the key changed"
+            if gate is backoff.Gate.RETRY_KEY_CHANGED
+            else "the backoff window ended"
+        )
+        self._emit("auth.retry", reason=f"{why}: one authenticated attempt")
+        return True
+
+    def _track(self, items: list[drift.DriftItem], resolved_by: str) -> None:
+        """Announce what is new in ``items`` (this cycle's drift) and what resolved."""
+        update = self._tracker.observe(items, now=now_rfc3339(), cycle=self.cycle)
+        for tracked in update.detected:
+            if tracked.item.op == drift.UNRESOLVED:
+                self._emit(
+                    "credential.missing",
+                    kind=tracked.item.kind,
+                    name=tracked.item.name,
+                    reason=tracked.item.reason,
+                    remedy=MISSING_CREDENTIAL_REMEDY,
+                    first_seen=tracked.first_seen,
+                )
+                continue
+            self._emit("drift.detected", **tracked.item.fields(), first_seen=tracked.first_seen)
+        for tracked in update.changed:
+            fields = tracked.item.fields()
+            self._emit("drift.detected", **fields, first_seen=tracked.first_seen, changed=True)
+        for tracked in update.resolved:
+            if tracked.item.op == drift.UNRESOLVED:
+                self._emit(
+                    "credential.resolved",
+                    kind=tracked.item.kind,
+                    name=tracked.item.name,
+                    first_seen=tracked.first_seen,
+                    resolved_by=resolved_by,
+                )
+                continue
+            fields = tracked.item.fields()
+            self._emit(
+                "drift.resolved", **fields, first_seen=tracked.first_seen, resolved_by=resolved_by
+            )
+        self.target_metrics.set_drift(update.count_by_kind())
+        self.target_metrics.set_missing(update.missing_credentials())
+
+    def _converged(
+        self, result: executor.ApplyResult, intended: set[str], items: list[drift.DriftItem]
+    ) -> str | None:
+        """After an apply, ``items`` (planned once more): what it resolved, and whether it
+        converged at all. An apply after which the same items still differ (a server that
+        rewrites what was written, an ``ignore`` missing) is a failure that backs off, not a
+        loop of writes. Returns "error" then, else None."""
+        stuck = intended & {i.key for i in items}
+        failed: str | None = None
+        if stuck:
+            failed = self._apply_failed(
+                errors.ApplyError(
+                    f"the apply did not converge: {len(stuck)} of {len(intended)} drift item(s) "
+                    "still differ right after it (does the server rewrite them? consider "
+                    "config-policy.ignore); retrying with backoff",
+                    done=list(result.done),
+                    not_done=[],
+                )
+            )
+        else:
+            self._applied(result)
+        self._track(items, "apply")
+        return failed
+
+    def _applied(self, result: executor.ApplyResult) -> None:
+        self._blocked_signature = None
+        backup = result.backup
+        self.target_metrics.apply("success")
+        self._emit(
+            "apply.succeeded",
+            actions=list(result.done),
+            backup=str(backup.root) if backup is not None and backup.exists else None,
+            restart_required=list(result.restart_required) or None,
+        )
+
+    def _apply_failed(self, exc: errors.ReconcilerError) -> str:
+        delay = self._backoff.failed(time.monotonic())
+        self.target_metrics.apply("failure")
+        self.target_metrics.failure("apply")
+        self._emit(
+            "apply.failed",
+            reason=str(exc),
+            done=getattr(exc, "done", None),
+            not_done=getattr(exc, "not_done", None),
+            retry_in=round(delay, 3),
+        )
+        self._last_stage = "apply"
+        return "error"
+
+    def _blocked(self, plan: Plan) -> None:
+        messages = blocker_lines(plan.blockers)
+        signature = "\n".join(messages)
+        self.target_metrics.apply("blocked")
+        if signature == self._blocked_signature:
+            return
+        self._blocked_signature = signature
+        rules = sorted({b.rule for b in plan.blockers})
+        self._emit("apply.blocked", rules=rules, reason="; ".join(messages))
+
+    def _skip(self, why: str, reason: str) -> str | None:
+        self.target_metrics.apply("skipped")
+        if why == "desired-invalid" and self._reported.get("apply.skipped") == reason:
+            return None
+        self._reported["apply.skipped"] = reason
+        self._emit("apply.skipped", reason=reason)
+        return None
+
+    def _failure(self, stage: str, exc: errors.ReconcilerError, key_fp: str) -> str:
+        now = time.monotonic()
+        self._last_stage = stage
+        if isinstance(exc, errors.UnauthorizedError | errors.ForbiddenError):
+            counted = isinstance(exc, errors.UnauthorizedError) and exc.status == 401
+            hold = self._auth.refused(now, key_fp, counted=counted)
+            self._last_stage = "auth"
+            self.target_metrics.failure("auth")
+            self.target_metrics.set_auth_backoff(True)
+            self._emit("reconcile.error", stage="auth", reason=str(exc))
+            self._emit(
+                "auth.backoff",
+                reason="CPA refused the management key; no authenticated request is sent until "
+                "the key changes or the window ends (CPA bans an IP after 5 failed attempts)",
+                hold_seconds=round(hold, 3),
+                failed_attempts=self._auth.failures_since_success,
+            )
+            return "error"
+        delay = self._backoff.failed(now)
+        self.target_metrics.failure(stage)
+        self._emit(
+            "reconcile.error",
+            stage=stage,
+            reason=str(exc),
+            attempt=self._backoff.failures,
+            retry_in=round(delay, 3),
+        )
+        return "error"
+
+    def _report(
+        self, stage: str, exc: errors.ReconcilerError, *, kept: bool = False, **fields: Any
+    ) -> None:
+        """A ``reconcile.error`` for a local problem, once per distinct message (``kept``: the
+        last good desired state is kept)."""
+        self.target_metrics.failure(stage)
+        message = str(exc)
+        if self._reported.get(stage) == message:
+            return
+        self._reported[stage] = message
+        suffix = "; the last good desired state is kept" if kept else ""
+        self._emit("reconcile.error", stage=stage, reason=message + suffix, **fields)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.events.emit(event, cycle=self.cycle, **fields)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the last cycle succeeded and the last success is recent."""
+        detail: dict[str, Any] = {"cycle": self.cycle, "last_success": self._last_success_time}
+        if self._auth.held:
+            return False, {**detail, "reason": "CPA refused the management key (auth backoff)"}
+        if self._last_result is None:
+            return False, {**detail, "reason": "no cycle has completed yet"}
+        if self._last_result != "success":
+            return False, {
+                **detail,
+                "reason": f"the last cycle failed ({self._last_stage or 'error'})",
+            }
+        age = time.monotonic() - (self._last_success or 0.0)
+        limit = READY_INTERVALS * self.config.interval * (1 + self.config.jitter)
+        detail["age_seconds"] = round(age, 3)
+        if age > limit:
+            return False, {**detail, "reason": f"no successful cycle for {age:.0f} s"}
+        missing = self._tracker.missing_credentials()
+        if missing:
+            detail["credentials_missing"] = missing  # not unready: see the module docstring
+        return True, detail
+
+
+class CycleJob:
+    """The scheduled job: one cycle at a time (``tick``), never raising (an unexpected error
+    is an event, the daemon lives on), timed, and waited for at shutdown (``quiesce``). The
+    single-target ``Reconciler`` and the fleet's ``FleetReconciler`` say what a cycle is
+    (``_results``: a result per target, ``None`` for the single one) and how it is counted."""
+
+    stop: threading.Event
+    metrics: Metrics
+    cycle: int
+    _busy: threading.Lock
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    def quiesce(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the running cycle to end, then start no other.
+        True when no cycle is running any more."""
+        return self._busy.acquire(timeout=max(0.0, timeout))
+
+    def tick(self) -> None:
+        """One cycle; never raises (an unexpected error is an event, the daemon lives on)."""
+        if self.stop.is_set() or not self._busy.acquire(blocking=False):
+            return
+        try:
+            if self.stop.is_set():
+                return
+            self._begin()
+            self.metrics.in_progress.set(1)
+            started = time.monotonic()
+            try:
+                results = self._results()
+            except Exception as exc:  # a bug of ours: say where, keep serving
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f"{type(exc).__name__} at {Path(frame.filename).name}:{frame.lineno}"
+                print(f"internal error: {where}", file=sys.stderr, flush=True)
+                results = self._internal_error(where)
+            if any(r != "skipped" for r in results.values()):
+                self.metrics.duration.observe(time.monotonic() - started)
+            self._record_results(results)
+        finally:
+            self.metrics.in_progress.set(0)
+            self._busy.release()
+
+    def _begin(self) -> None:
+        self.cycle += 1
+
+    def _results(self) -> Mapping[str | None, str]:
+        raise NotImplementedError
+
+    def _internal_error(self, where: str) -> Mapping[str | None, str]:
+        raise NotImplementedError
+
+    def _record_results(self, results: Mapping[str | None, str]) -> None:
+        raise NotImplementedError
+
+
+class Reconciler(TargetState, CycleJob):
+    """The single-target daemon: the state kept across cycles, and one cycle (``tick``) at a
+    time."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        events: EventSink,
+        metrics: Metrics,
+        stop: threading.Event,
+        environ: Mapping[str, str],
+    ) -> None:
+        super().__init__(config, events, metrics.target())
+        self.sink = events
+        self.metrics = metrics
+        self.stop = stop
+        self.environ = environ
+        self._busy = threading.Lock()
+        self._salt = secrets.token_bytes(16)  # keys and desired states compared by HMAC only
+        self._last_good: LoadedDesired | None = None
+        self._last_digest: str | None = None
+        self._noted_url: str | None = None
+        #: sees each cycle's auth-file listing (the credential health metrics)
+        self.on_listing: Callable[[list[Any]], object] | None = None
+
+    # -- the scheduled job ---------------------------------------------------------------
+
+    def overlapped(self) -> None:
+        """A scheduled run found the previous cycle still running: counted as skipped."""
+        self.target_metrics.cycle("skipped")
+
+    def _results(self) -> dict[str | None, str]:
+        return {None: self._cycle()}
+
+    def _internal_error(self, where: str) -> dict[str | None, str]:
+        self._emit("reconcile.error", stage="internal", reason=where)
+        self._last_stage = "internal"
+        return {None: "error"}
+
+    def _record_results(self, results: Mapping[str | None, str]) -> None:
+        self._record(results[None])
 
     # -- one cycle -----------------------------------------------------------------------
 
@@ -233,6 +474,7 @@ class Reconciler:
             self._report(
                 "desired-state",
                 exc,
+                kept=self._last_good is not None,
                 path=getattr(exc, "path", None),
                 line=getattr(exc, "line", None),
             )
@@ -264,7 +506,7 @@ class Reconciler:
             self._last_stage = "target"
             return None
         self._reported.pop("target", None)
-        self.events.set_target(target.url)
+        self.sink.set_target(target.url)
         return target
 
     def quota_client(self) -> ManagementClient | None:
@@ -302,22 +544,6 @@ class Reconciler:
         self._noted_url = target.url
         return sys.stderr
 
-    def _may_send(self, key_fp: str) -> bool:
-        """The auth hold and the failure backoff; says when a hold lets one attempt through."""
-        now = time.monotonic()
-        gate = self._auth.gate(now, key_fp)
-        if gate is backoff.Gate.HOLD:
-            return False
-        if gate is backoff.Gate.SEND:
-            return self._backoff.ready(now)
-        why = (
-            "the key changed"
-            if gate is backoff.Gate.RETRY_KEY_CHANGED
-            else "the backoff window ended"
-        )
-        self._emit("auth.retry", reason=f"{why}: one authenticated attempt")
-        return True
-
     def _observe_and_heal(
         self,
         loaded: LoadedDesired,
@@ -338,7 +564,7 @@ class Reconciler:
             except errors.ReconcilerError as exc:
                 return self._failure("plan", exc, key_fp)
             self._auth.succeeded()  # the key works, whatever happens next
-            self._track(planned, "desired-state" if desired_changed else "server")
+            self._track(self._items(planned), "desired-state" if desired_changed else "server")
             if not planned.plan.blockers:
                 self._blocked_signature = None
             if self.config.mode == "heal" and planned.plan.actions:
@@ -361,46 +587,12 @@ class Reconciler:
         )
         version = client.server_version
         if version is not None:
-            self.metrics.set_server(version.version, version.commit, version.build_date)
+            self.target_metrics.set_server(version.version, version.commit, version.build_date)
         return planned
 
     @staticmethod
     def _items(planned: planning.Planned) -> list[drift.DriftItem]:
         return drift.items_from_plan(planned.plan, planned.loaded.state.secret_paths)
-
-    def _track(self, planned: planning.Planned, resolved_by: str) -> None:
-        update = self._tracker.observe(self._items(planned), now=now_rfc3339(), cycle=self.cycle)
-        for tracked in update.detected:
-            if tracked.item.op == drift.UNRESOLVED:
-                self._emit(
-                    "credential.missing",
-                    kind=tracked.item.kind,
-                    name=tracked.item.name,
-                    reason=tracked.item.reason,
-                    remedy=MISSING_CREDENTIAL_REMEDY,
-                    first_seen=tracked.first_seen,
-                )
-                continue
-            self._emit("drift.detected", **tracked.item.fields(), first_seen=tracked.first_seen)
-        for tracked in update.changed:
-            fields = tracked.item.fields()
-            self._emit("drift.detected", **fields, first_seen=tracked.first_seen, changed=True)
-        for tracked in update.resolved:
-            if tracked.item.op == drift.UNRESOLVED:
-                self._emit(
-                    "credential.resolved",
-                    kind=tracked.item.kind,
-                    name=tracked.item.name,
-                    first_seen=tracked.first_seen,
-                    resolved_by=resolved_by,
-                )
-                continue
-            fields = tracked.item.fields()
-            self._emit(
-                "drift.resolved", **fields, first_seen=tracked.first_seen, resolved_by=resolved_by
-            )
-        self.metrics.set_drift(update.count_by_kind())
-        self.metrics.credentials_missing.set(update.missing_credentials())
 
     # -- heal ----------------------------------------------------------------------------
 
@@ -481,136 +673,4 @@ class Reconciler:
         except errors.ReconcilerError as exc:
             self._applied(result)
             return self._failure("plan", exc, key_fp)
-        stuck = intended & {i.key for i in self._items(verified)}
-        failed: str | None = None
-        if stuck:
-            failed = self._apply_failed(
-                errors.ApplyError(
-                    f"the apply did not converge: {len(stuck)} of {len(intended)} drift item(s) "
-                    "still differ right after it (does the server rewrite them? consider "
-                    "config-policy.ignore); retrying with backoff",
-                    done=list(result.done),
-                    not_done=[],
-                )
-            )
-        else:
-            self._applied(result)
-        self._track(verified, "apply")
-        return failed
-
-    def _applied(self, result: executor.ApplyResult) -> None:
-        self._blocked_signature = None
-        backup = result.backup
-        self.metrics.applies.labels(result="success").inc()
-        self._emit(
-            "apply.succeeded",
-            actions=list(result.done),
-            backup=str(backup.root) if backup is not None and backup.exists else None,
-            restart_required=list(result.restart_required) or None,
-        )
-
-    def _apply_failed(self, exc: errors.ReconcilerError) -> str:
-        delay = self._backoff.failed(time.monotonic())
-        self.metrics.applies.labels(result="failure").inc()
-        self.metrics.failures.labels(stage="apply").inc()
-        self._emit(
-            "apply.failed",
-            reason=str(exc),
-            done=getattr(exc, "done", None),
-            not_done=getattr(exc, "not_done", None),
-            retry_in=round(delay, 3),
-        )
-        self._last_stage = "apply"
-        return "error"
-
-    def _blocked(self, plan: Plan) -> None:
-        messages = [
-            b.message + (f" (override: {b.override})" if b.override else "") for b in plan.blockers
-        ]
-        signature = "\n".join(messages)
-        self.metrics.applies.labels(result="blocked").inc()
-        if signature == self._blocked_signature:
-            return
-        self._blocked_signature = signature
-        rules = sorted({b.rule for b in plan.blockers})
-        self._emit("apply.blocked", rules=rules, reason="; ".join(messages))
-
-    def _skip(self, why: str, reason: str) -> str | None:
-        self.metrics.applies.labels(result="skipped").inc()
-        if why == "desired-invalid" and self._reported.get("apply.skipped") == reason:
-            return None
-        self._reported["apply.skipped"] = reason
-        self._emit("apply.skipped", reason=reason)
-        return None
-
-    # -- failures ------------------------------------------------------------------------
-
-    def _failure(self, stage: str, exc: errors.ReconcilerError, key_fp: str) -> str:
-        now = time.monotonic()
-        self._last_stage = stage
-        if isinstance(exc, errors.UnauthorizedError | errors.ForbiddenError):
-            counted = isinstance(exc, errors.UnauthorizedError) and exc.status == 401
-            hold = self._auth.refused(now, key_fp, counted=counted)
-            self._last_stage = "auth"
-            self.metrics.failures.labels(stage="auth").inc()
-            self.metrics.auth_backoff.set(1)
-            self._emit("reconcile.error", stage="auth", reason=str(exc))
-            self._emit(
-                "auth.backoff",
-                reason="CPA refused the management key; no authenticated request is sent until "
-                "the key changes or the window ends (CPA bans an IP after 5 failed attempts)",
-                hold_seconds=round(hold, 3),
-                failed_attempts=self._auth.failures_since_success,
-            )
-            return "error"
-        delay = self._backoff.failed(now)
-        self.metrics.failures.labels(stage=stage).inc()
-        self._emit(
-            "reconcile.error",
-            stage=stage,
-            reason=str(exc),
-            attempt=self._backoff.failures,
-            retry_in=round(delay, 3),
-        )
-        return "error"
-
-    def _report(self, stage: str, exc: errors.ReconcilerError, **fields: Any) -> None:
-        """A ``reconcile.error`` for a local problem, once per distinct message."""
-        self.metrics.failures.labels(stage=stage).inc()
-        message = str(exc)
-        if self._reported.get(stage) == message:
-            return
-        self._reported[stage] = message
-        kept = (
-            "; the last good desired state is kept"
-            if stage == "desired-state" and self._last_good
-            else ""
-        )
-        self._emit("reconcile.error", stage=stage, reason=message + kept, **fields)
-
-    def _emit(self, event: str, **fields: Any) -> None:
-        self.events.emit(event, cycle=self.cycle, **fields)
-
-    # -- readiness -----------------------------------------------------------------------
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the last cycle succeeded and the last success is recent."""
-        detail: dict[str, Any] = {"cycle": self.cycle, "last_success": self._last_success_time}
-        if self._auth.held:
-            return False, {**detail, "reason": "CPA refused the management key (auth backoff)"}
-        if self._last_result is None:
-            return False, {**detail, "reason": "no cycle has completed yet"}
-        if self._last_result != "success":
-            return False, {
-                **detail,
-                "reason": f"the last cycle failed ({self._last_stage or 'error'})",
-            }
-        age = time.monotonic() - (self._last_success or 0.0)
-        limit = READY_INTERVALS * self.config.interval * (1 + self.config.jitter)
-        detail["age_seconds"] = round(age, 3)
-        if age > limit:
-            return False, {**detail, "reason": f"no successful cycle for {age:.0f} s"}
-        missing = self._tracker.missing_credentials()
-        if missing:
-            detail["credentials_missing"] = missing  # not unready: see the module docstring
-        return True, detail
+        return self._converged(result, intended, self._items(verified))

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from reconciler.output.plan_json import safe_url
 
@@ -37,6 +37,13 @@ EVENTS: Mapping[str, str] = {
     "reconcile.error": "a cycle failed (desired state, target, CPA); names file:line or endpoint",
     "reconcile.recovered": "a cycle succeeded after failed ones",
     "auth.backoff": "CPA refused the key: no authenticated request until the key changes or the window ends",
+    "move.pending": "fleet: the placement moves a credential to another server (announced once; "
+    "why it waits: observe mode, no --allow-moves, a blocker, a target not read)",
+    "move.done": "fleet: heal moved a credential (journaled and backed up, as apply --allow-moves)",
+    "move.failed": "fleet: a move stopped part-way; the journal holds it and the next heal ends it",
+    "move.resolved": "fleet: a pending move is no longer required (resolved_by)",
+    "duplicate.detected": "fleet: one credential live on two or more servers (announced once)",
+    "duplicate.resolved": "fleet: a duplicate credential is live on one server again",
     "auth.retry": "one authenticated attempt after an auth backoff",
     "webhook.failed": "a webhook delivery failed (not forwarded)",
     "credential.unhealthy": "CPA reports a credential failing or cooling down (state, status_message)",
@@ -53,6 +60,8 @@ ERROR_EVENTS = frozenset(
         "apply.blocked",
         "reconcile.error",
         "auth.backoff",
+        "move.failed",
+        "duplicate.detected",
         "credential.missing",
         "credential.unhealthy",
         "quota.exhausted",
@@ -72,6 +81,12 @@ FORWARDED = frozenset(
         "reconcile.error",
         "reconcile.recovered",
         "auth.backoff",
+        "move.pending",
+        "move.done",
+        "move.failed",
+        "move.resolved",
+        "duplicate.detected",
+        "duplicate.resolved",
         "credential.unhealthy",
         "credential.recovered",
         "quota.low",
@@ -82,6 +97,12 @@ FORWARDED = frozenset(
 )
 
 Forwarder = Callable[[dict[str, Any]], None]
+
+
+class Emitter(Protocol):
+    """What emits events: the sink, or a view of it for one target of a fleet."""
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]: ...
 
 
 def now_rfc3339(moment: datetime | None = None) -> str:
@@ -156,3 +177,16 @@ def _text_value(value: Any) -> str:
     if isinstance(value, str) and value and all(c.isprintable() and c not in ' "=' for c in value):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class TargetEvents:
+    """The events of one target of a fleet: ``target`` is its name (as in the fleet file and the
+    metrics' ``target`` label), ``url`` its URL without user-info."""
+
+    def __init__(self, sink: EventSink, name: str, url: str | None = None) -> None:
+        self.sink = sink
+        self.name = name
+        self.url = safe_url(url)
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        return self.sink.emit(event, **{"target": self.name, "url": self.url, **fields})

@@ -27,8 +27,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from reconciler import __version__, errors
+from reconciler.client.transport import proxy_for
 from reconciler.daemon.cycle import MODES, DaemonConfig, Reconciler
 from reconciler.daemon.events import EventSink
+from reconciler.daemon.fleet import FleetReconciler
 from reconciler.daemon.health import Endpoints, HealthServer, parse_listen
 from reconciler.daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from reconciler.daemon.quota_job import (
@@ -39,6 +41,8 @@ from reconciler.daemon.quota_job import (
 )
 from reconciler.daemon.webhook import Webhook, shown_url
 from reconciler.daemon.webhook import check_url as check_webhook_url
+from reconciler.desired.fleet import is_fleet_file, load_fleet
+from reconciler.pipeline import planning
 from reconciler.statedir.private import ensure_state_dir
 
 __all__ = ["MODES", "DaemonConfig", "Outcome", "StopFlag", "run"]
@@ -81,34 +85,48 @@ def run(
         _check_state_dir(config.state_dir)
     environ = environ if environ is not None else os.environ
     stream = stdout if stdout is not None else sys.stdout
-    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    fleet = is_fleet_file(config.desired)
+    metrics = Metrics(
+        registry if registry is not None else CollectorRegistry(),
+        targets=[] if fleet else None,  # a fleet's targets get their series as they are read
+    )
     if config.webhook_url:
         check_webhook_url(config.webhook_url)
     sinks: list[EventSink] = []
-    reconciler_box: list[Reconciler] = []
+    reconciler_box: list[Reconciler | FleetReconciler] = []
     health = _health(config, reconciler_box, metrics)  # binds first: a busy port stops us here
     webhook = _webhook(config, metrics, sinks)
     events = EventSink(
         stream,
         log_format=config.log_format,
-        target=config.target.url or environ.get("CPA_URL"),  # until a cycle resolves it
+        # until a cycle resolves it; a fleet's events name their target each
+        target=None if fleet else config.target.url or environ.get("CPA_URL"),
         forward=webhook.submit if webhook is not None else None,
     )
     sinks.append(events)
-    reconciler = Reconciler(config, events, metrics, stop, environ)
+    reconciler: Reconciler | FleetReconciler
+    if fleet:
+        reconciler = FleetReconciler(config, events, metrics, stop, environ)
+    else:
+        reconciler = Reconciler(config, events, metrics, stop, environ)
     reconciler_box.append(reconciler)
-    scheduler = _scheduler(config, reconciler, metrics)
-    _credentials(config, reconciler, metrics, events, scheduler, stop)
+    scheduler = _scheduler(config, reconciler)
+    if isinstance(reconciler, Reconciler):
+        _credentials(config, reconciler, metrics, events, scheduler, stop)
     events.emit(
         "daemon.started",
         version=__version__,
         mode=config.mode,
         desired=config.desired,
+        fleet=fleet or None,
+        targets=list(config.targets) or None,
+        allow_moves=config.allow_moves or None,
         interval=config.interval,
         jitter=config.jitter,
         listen=health.address if health is not None else None,
         webhook=shown_url(config.webhook_url) if config.webhook_url else None,
         state_dir=str(config.state_dir),
+        proxies=start_proxies(config, environ, fleet=fleet) or None,
         pid=os.getpid(),
     )
     if health is not None:
@@ -144,9 +162,39 @@ def _check_state_dir(state_dir: Path) -> None:
         )
 
 
+def start_proxies(
+    config: DaemonConfig, environ: Mapping[str, str], *, fleet: bool
+) -> list[dict[str, str]]:
+    """The proxy each target is reached through, for the start event (best effort: a desired
+    state that does not load yet names no URL; the cycles report it). Proxy credentials are
+    masked; the choice is the client's own (``transport.proxy_for``, the process environment)."""
+    urls: dict[str | None, str] = {}
+    try:
+        if fleet:
+            loaded = load_fleet(config.desired, environ=environ)
+            urls = {n: e.url for n, e in loaded.endpoints.items()}
+        else:
+            url = config.target.url or environ.get("CPA_URL")
+            if not url:
+                url = planning.load(config.desired, environ).target_url
+            if url:
+                urls = {None: url}
+    except errors.ReconcilerError:
+        return []
+    out: list[dict[str, str]] = []
+    for name, url in urls.items():
+        origin = planning.canonical_url(url)
+        choice = proxy_for(origin)
+        if choice is None:
+            continue
+        entry = {"url": origin, "proxy": choice.shown, "from": choice.variable}
+        out.append({"target": name, **entry} if name is not None else entry)
+    return out
+
+
 def _shut_down(
     config: DaemonConfig,
-    reconciler: Reconciler,
+    reconciler: Reconciler | FleetReconciler,
     scheduler: BackgroundScheduler,
     health: HealthServer | None,
     webhook: Webhook | None,
@@ -164,7 +212,7 @@ def _shut_down(
 
 
 def _scheduler(
-    config: DaemonConfig, reconciler: Reconciler, metrics: Metrics
+    config: DaemonConfig, reconciler: Reconciler | FleetReconciler
 ) -> BackgroundScheduler:
     # APScheduler logs "skipped: maximum number of running instances reached" as a warning on
     # every overlap; that is the design here (one cycle at a time), not a problem to print.
@@ -185,7 +233,7 @@ def _scheduler(
 
     def overlapped(event: JobExecutionEvent) -> None:
         if event.job_id == "reconcile":  # the quota job's overlaps are not cycles
-            metrics.cycles.labels(result="skipped").inc()
+            reconciler.overlapped()
 
     scheduler.add_listener(overlapped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     return scheduler
@@ -235,7 +283,7 @@ def _credentials(
 
 
 def _health(
-    config: DaemonConfig, reconciler: list[Reconciler], metrics: Metrics
+    config: DaemonConfig, reconciler: list[Reconciler | FleetReconciler], metrics: Metrics
 ) -> HealthServer | None:
     """The health server, bound but not serving yet (``reconciler`` is filled in later)."""
     if not config.listen:

@@ -10,7 +10,7 @@ the unread one may hold.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,11 +23,13 @@ from reconciler.core.plan import PlanOptions
 from reconciler.core.safety import SafetyOptions
 from reconciler.desired.fleet import LoadedFleet
 from reconciler.pipeline import live, planning
+from reconciler.pipeline.apply import ApplyResult, apply_plan
 from reconciler.pipeline.planning import Target, TargetOptions
 
 if TYPE_CHECKING:
     from reconciler.client.management import ManagementClient
     from reconciler.client.models import AuthFileSummary
+    from reconciler.statedir.backup import Backup
 
 # At most this many targets are read (and applied) at once: each read is two requests and a
 # parse of the listing, mostly waiting on the network (each request waits out the server's key
@@ -219,6 +221,25 @@ def plan_read(
     options = fleet.FleetPlanOptions(per_target, allow_mass_delete=allow_mass_delete)
     plan = fleet.make_fleet_plan(loaded.fleet, lives, options, pending=pending)
     return FleetPlanned(loaded, targets, lives, failures, plan, chosen)
+
+
+def apply_target(
+    planned: FleetPlanned,
+    name: str,
+    client: ManagementClient,
+    backup: Backup,
+    progress: Callable[[str], None] | None = None,
+) -> ApplyResult:
+    """Apply one target's own plan of the fleet plan, as a single target's is applied."""
+    return apply_plan(
+        planned.plan.plans[name],
+        state_for(planned.loaded, name),
+        planned.lives[name].live,
+        client,
+        backup,
+        seed_key=planning.SEED_KEY,
+        progress=progress or (lambda _m: None),
+    )
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ Waits are bounded polls for an event or a value, never sleeps that assert timing
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import queue
@@ -170,6 +171,22 @@ class Daemon:
     def output(self) -> str:
         with self._lock:
             return "".join(self.lines)
+
+
+class Lines(io.StringIO):
+    """A stdout that can be read while an in-process daemon writes to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            return super().write(s)
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(line) for line in self.getvalue().splitlines()]
 
 
 StartDaemon = Callable[..., Daemon]

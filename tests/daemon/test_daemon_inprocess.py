@@ -9,10 +9,9 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from daemon_helpers import CLIENT_KEY, KEY, Receiver, wait_until
+from daemon_helpers import CLIENT_KEY, KEY, Lines, Receiver, wait_until
 from prometheus_client import CollectorRegistry
 
 from reconciler import cli, errors
@@ -23,23 +22,6 @@ from reconciler.daemon.events import EVENTS, EventSink, format_text
 from reconciler.daemon.webhook import verify
 from reconciler.emulator import Emulator
 from reconciler.pipeline import planning
-
-
-class Lines(io.StringIO):
-    """A stdout that can be read while the daemon writes to it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def write(self, s: str) -> int:
-        with self._lock:
-            return super().write(s)
-
-    def events(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [json.loads(line) for line in self.getvalue().splitlines()]
-
 
 SECRET = b"webhook-secret-PLANTED"
 
