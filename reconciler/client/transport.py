@@ -415,16 +415,43 @@ CA_BUNDLE_LIMIT = 1024 * 1024
 """The most a ``--ca-cert`` file may hold (the whole Mozilla bundle is about 250 KiB)."""
 
 
-def _verify_option(verify: bool | str) -> bool | ssl.SSLContext:
+_CONTEXTS: dict[tuple[str, ...], ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+_CONTEXTS_KEPT = 16
+
+
+def _shared_context(key: tuple[str, ...], build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """The process's one TLS context for ``key``, built at its first use (~25 ms: loading the
+    CA certificates), so that the ten clients of a fleet do not build ten identical ones. A
+    context is not changed once built (httpcore sets the same ALPN protocols on it at every
+    connection), so clients share it; one that fails to build is not kept."""
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+        if context is None:
+            if len(_CONTEXTS) >= _CONTEXTS_KEPT:  # a long-lived process meeting many bundles
+                _CONTEXTS.clear()
+            context = _CONTEXTS[key] = build()
+        return context
+
+
+def _verify_option(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for ``verify``: True, httpx's default verification (certifi's CAs, or
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set); False, none; a path, the ``--ca-cert``
+    bundle file or directory. Shared per setting and bundle content (``_shared_context``)."""
     if isinstance(verify, bool):
-        return verify
+        environ = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+        key = ("default", *environ) if verify else ("none",)
+        return _shared_context(key, lambda: httpx.create_ssl_context(verify=verify))
     try:
         if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
+            path = verify
+            return _shared_context(
+                ("capath", path), lambda: ssl.create_default_context(capath=path)
+            )
         pem = _read_ca_bundle(verify)
         if not pem.strip():
             raise errors.UsageError(f"CA bundle {verify!r} cannot be loaded: it is empty.")
-        return ssl.create_default_context(cadata=pem)
+        return _shared_context(("cadata", pem), lambda: ssl.create_default_context(cadata=pem))
     except ssl.SSLError as exc:
         raise errors.UsageError(
             f"CA bundle {verify!r} cannot be loaded: no PEM certificate could be read from it "
