@@ -152,7 +152,7 @@ class FleetReconciler(CycleJob):
 
     def overlapped(self) -> None:
         """A scheduled run found the previous cycle still running: skipped, for every target."""
-        for slot in self.slots.values():
+        for slot in list(self.slots.values()):  # (the scheduler's thread)
             slot.state.target_metrics.cycle("skipped")
 
     def _begin(self) -> None:
@@ -515,8 +515,10 @@ class FleetReconciler(CycleJob):
         for line in recovered.done:
             self._emit("move.done", reason=line, from_journal=True)
             self.metrics.moves_done.labels(result="done").inc()
-        for line in recovered.failures:
-            self._say_once("recover", "move.failed", reason=line)
+        if recovered.failures:  # said once while the same moves stay unfinished
+            self._say_once("recover", "move.failed", reason="; ".join(recovered.failures))
+        else:
+            self._reported.pop("recover", None)
         fresh = self._read(rnd)
         plan = fresh.planned.plan
         todo: list[str] = []
@@ -532,7 +534,7 @@ class FleetReconciler(CycleJob):
             self._moves_blocked_once(plan)
             moves = []
         if not todo and not moves:
-            return None
+            return ({}, {}) if recovered.done else None  # verify what the journal ended
         backups = {
             n: Backup.new(self.config.state_dir, rnd.targets[n].url) for n in fresh.planned.lives
         }

@@ -418,3 +418,31 @@ def test_the_start_event_names_the_proxy_a_target_is_reached_through(
     finally:
         d.terminate()
     assert_no_secrets(d.output() + d.stderr)
+
+
+def test_a_move_cut_short_is_completed_by_the_next_heal_from_the_journal(
+    fleet: Fleet, rig: Callable[..., Rig]
+) -> None:
+    rig(mode="heal", interval=60).tick()
+    before = {f: on[0] for f, on in fleet.where().items()}
+    on_eu2 = sorted(f for f, t in before.items() if t == "eu-2")
+    fleet.write(drain=("eu-2",))
+    for name in ("eu-1", "us-1"):  # every upload of a moved credential fails once
+        fleet.emus[name].inject_fault("POST", "/v0/management/auth-files", status=500)
+    mover = rig(mode="heal", interval=60, allow_moves=True)
+
+    events = mover.tick()
+    assert named(events, "move.failed")
+    assert not named(events, "move.done")
+    journal = sorted((fleet.state_dir / "moves").glob("*.json"))
+    assert journal  # what was taken off eu-2 and not put anywhere yet
+    where = fleet.where()
+    assert all(len(on) == 1 for on in where.values())  # never on two servers
+
+    events = mover.tick()  # the next heal ends every move
+    assert named(events, "move.done", from_journal=True)
+    after = fleet.where()
+    assert sorted(after) == sorted(before) and all(len(on) == 1 for on in after.values())
+    assert not [f for f in on_eu2 if after[f] == ["eu-2"]]
+    assert not list((fleet.state_dir / "moves").glob("*.json"))
+    assert mover.tick() == []
