@@ -276,6 +276,9 @@ class QuotaJob:
                     concurrency=self.settings.concurrency,
                     stop=self.stop,
                 )
+                # A file deleted after the listing: CPA sent its $TOKEN$ literally and the
+                # provider refused it; looked up again, it is gone, not a quota error.
+                reader.recheck_gone(client, healths, read)
             self.watch.observe_quota(read, healths)
             self.runs += 1
         except (errors.UnauthorizedError, errors.ForbiddenError) as exc:

@@ -124,3 +124,35 @@ def test_daemon_exports_health_and_quota_with_one_event_per_transition(
     assert proc.terminate() == 0
     assert_no_secrets(proc.output() + proc.stderr + text)
     assert fake.unexpected == []
+
+
+def test_a_credential_deleted_during_a_quota_read_is_no_quota_error(
+    converged: Emulator, desired: Path, daemon: StartDaemon, fake: FakeProvider
+) -> None:
+    """CPA sends a deleted credential's ``$TOKEN$`` upstream literally, and the provider refuses
+    it as if the credential were dead: the quota job looks such a call up in a second listing
+    (``reader.recheck_gone``) and reports no ``quota.error`` for a file that is gone."""
+    cpa = converged
+    cpa.write_auth_file("claude-a.json", _file("claude", "a"))
+    cpa.write_auth_file("claude-b.json", _file("claude", "b"))
+    fake.behave("$TOKEN$", "401")  # what a real upstream answers to the literal placeholder
+    fake.delay = 0.6  # the first call is held while claude-b.json is deleted
+    proc = daemon(
+        desired,
+        "--interval",
+        "60",
+        "--quota-interval",
+        "1",
+        "--quota-concurrency",
+        "1",
+        "--quota-endpoint",
+        f"claude={fake.url}",
+    )
+    wait_until(lambda: bool(fake.seen), "the first quota call")
+    (cpa.auth_dir / "claude-b.json").unlink()  # deleted after the listing
+    wait_until(
+        lambda: proc.metric("reconciler_quota_last_success_timestamp_seconds") > 0,
+        "a quota run to the end",
+    )
+    assert proc.all("quota.error", name="claude-b.json") == []
+    assert proc.terminate() == 0
