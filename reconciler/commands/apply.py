@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
         from reconciler.commands import fleet_run  # only for a fleet file
         from reconciler.desired import fleet
 
-        return fleet_run.run_apply(args, fleet.load_fleet(args.desired, environ=os.environ))
+        # Sources are read once the listings say which files are missing (plan_read).
+        many = fleet.load_fleet(args.desired, environ=os.environ, defer_sources=True)
+        return fleet_run.run_apply(args, many)
     options.refuse_single_target_flags(args)
     # Sources are read once the listing says which files are missing (plan_once).
     loaded = planning.load(args.desired, os.environ, defer_sources=True)

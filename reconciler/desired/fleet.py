@@ -22,10 +22,11 @@ did-you-mean and ``config-policy.allow-unknown-keys``), applied to ``config`` an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -44,7 +45,7 @@ from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import loader, references
 from reconciler.desired.file_kind import is_fleet_file, is_fleet_text
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
-from reconciler.errors import DesiredStateError
+from reconciler.errors import DesiredStateError, SourceError
 from reconciler.gc_pause import gc_paused
 from reconciler.local_files import DOCUMENT_LIMIT, read_text_bounded
 
@@ -144,10 +145,49 @@ class TargetEndpoint:
 
 @dataclass(frozen=True)
 class LoadedFleet:
+    """A loaded fleet file. ``read_source`` (``defer_sources``) reads the ``source`` of the
+    auth file named so, with the errors loading would give; None when every source was read
+    at load (or none is to be read)."""
+
     fleet: fleet.FleetDesired
     endpoints: Mapping[str, TargetEndpoint]
     path: Path
     base_dir: Path
+    read_source: Callable[[str], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def sources_deferred(self) -> bool:
+        """Whether auth-file sources were left unread at load: the files hold no ``content``
+        until ``with_sources`` reads the ones a plan needs."""
+        return self.read_source is not None
+
+    def with_sources(self, names: Collection[str], *, skip_broken: bool = False) -> LoadedFleet:
+        """This fleet with the sources of the auth files ``names`` read (an error names the
+        file:line of the ``source``, as at load; ``skip_broken``: a source that cannot be read
+        stays unread instead). Others stay unread; with none to read, the fleet itself (its
+        placement, computed once, kept)."""
+        reader = self.read_source
+        wanted = [
+            f.name
+            for f in self.fleet.files
+            if f.content is None and f.source is not None and f.name in names
+        ]
+        if reader is None or not wanted:
+            return self
+        read: dict[str, dict[str, Any]] = {}
+        for name in wanted:
+            try:
+                read[name] = reader(name)
+            except SourceError:
+                if not skip_broken:
+                    raise
+        files = tuple(
+            dataclasses.replace(f, content=read[f.name]) if f.name in read else f
+            for f in self.fleet.files
+        )
+        return dataclasses.replace(self, fleet=dataclasses.replace(self.fleet, files=files))
 
 
 def load_any(
@@ -169,9 +209,15 @@ def load_any(
     return load_fleet(path, environ=environ)
 
 
-def load_fleet(path: str | os.PathLike[str], *, environ: Mapping[str, str]) -> LoadedFleet:
+def load_fleet(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str], defer_sources: bool = False
+) -> LoadedFleet:
+    """Read, resolve and validate the fleet file at ``path`` (errors name file:line).
+    ``defer_sources``: check every entry but read no auth-file ``source`` yet;
+    ``LoadedFleet.with_sources`` reads those a plan needs (a file missing on the target it is
+    placed on, or ``replace: true``): a no-change plan of 10,000 files then reads none."""
     with gc_paused():
-        return _load(Path(path), environ)
+        return _load(Path(path), environ, defer_sources)
 
 
 def _error(document: YamlDocument, path: YamlPath, message: str) -> DesiredStateError:
@@ -180,7 +226,7 @@ def _error(document: YamlDocument, path: YamlPath, message: str) -> DesiredState
     )
 
 
-def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
+def _load(file: Path, environ: Mapping[str, str], defer_sources: bool = False) -> LoadedFleet:
     document = read_yaml(file)
     loader._check_top_level(document)
     loader._check_keys_are_strings(document.data, (), document)
@@ -205,7 +251,8 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
     shared = _shared_config(spec, resolution, document, base, environ)
     _check_config_keys(spec, shared, resolution, document)
     _check_pinned_twice(spec, document)
-    files = loader._load_auth_files(cast(DesiredFile, spec), resolution, document, base)
+    single = cast(DesiredFile, spec)
+    files = loader._load_auth_files(single, resolution, document, base, not defer_sources)
     pins = _pins(spec, targets, document)
     states: dict[str, DesiredState] = {}
     for name, tspec in spec.targets.items():
@@ -244,7 +291,8 @@ def _load(file: Path, environ: Mapping[str, str]) -> LoadedFleet:
     endpoints = {
         name: TargetEndpoint(name, t.url, t.management_key) for name, t in spec.targets.items()
     }
-    return LoadedFleet(desired, endpoints, file, base.absolute)
+    reader = loader._source_reader(single, resolution, document, base) if defer_sources else None
+    return LoadedFleet(desired, endpoints, file, base.absolute, reader)
 
 
 _LITERAL_PLACES: tuple[tuple[YamlPath, str], ...] = (

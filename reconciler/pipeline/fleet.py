@@ -10,7 +10,7 @@ the unread one may hold.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,6 +81,28 @@ def selected(loaded: LoadedFleet, names: Sequence[str] | None) -> tuple[str, ...
 def state_for(loaded: LoadedFleet, name: str) -> DesiredState:
     """The target's desired state with every file placed on it (what its read must see)."""
     return replace(loaded.fleet.states[name], auth_files=loaded.fleet.share(name))
+
+
+def needed_sources(
+    loaded: LoadedFleet,
+    lives: Mapping[str, fleet.TargetLive],
+    pending: Collection[str] = (),
+) -> set[str]:
+    """The auth files whose source a fleet plan reads, as ``planning.needed_sources`` for one
+    server: those placed on a target that was read, that no read target holds (a create) or
+    with ``replace: true`` (a re-seed check). A file another server holds is moved with its
+    live tokens, never uploaded from its source (which may be long gone from the repo), and so
+    is an unfinished move of the journal (``pending``, completed from the journal); a file
+    placed on a target that was not read is planned nowhere."""
+    held: set[str] = set(pending)
+    for tl in lives.values():
+        held.update(tl.live.auth_files)
+    return {
+        f.name
+        for name in lives
+        for f in loaded.fleet.share(name)
+        if f.source is not None and (f.replace or f.name not in held)
+    }
 
 
 def credential_info(summary: AuthFileSummary) -> fleet.CredentialInfo:
@@ -165,10 +187,19 @@ class FleetPlanned:
     def fingerprints(self) -> dict[str, tuple[str, str]]:
         """Per read target, the fingerprints a saved plan is checked with, as a single
         target's plan file has them (keyed by that target's own fingerprint key): its desired
-        state (with every file placed on it) and what the plan saw of it."""
+        state (with every file placed on it) and what the plan saw of it.
+
+        Sources deferred at load are all read here, a broken one skipped: which ones the plan
+        needed depends on the live state (a file created or moved by the apply of a saved plan
+        is no longer needed when a retried apply checks the plan), and the desired state must
+        fingerprint the same either way."""
+        loaded = self.loaded
+        if loaded.sources_deferred:
+            every = {f.name for f in loaded.fleet.files}
+            loaded = loaded.with_sources(every, skip_broken=True)
         out: dict[str, tuple[str, str]] = {}
         for name, tl in self.lives.items():
-            state = state_for(self.loaded, name)
+            state = state_for(loaded, name)
             key = self.targets[name].fingerprint_key
             out[name] = (
                 planning.desired_fingerprint(state, key),
@@ -211,7 +242,12 @@ def plan_read(
     allow_replace: bool = False,
     pending: Mapping[str, str] | None = None,
 ) -> FleetPlanned:
-    """The fleet plan from what was read (``make_plan`` without the reading)."""
+    """The fleet plan from what was read (``make_plan`` without the reading). A fleet loaded
+    with its sources deferred gets those the plan needs read first (``needed_sources``; a
+    broken one is a ``SourceError`` naming its file:line): ``FleetPlanned.loaded`` holds them,
+    for the apply's creates."""
+    if loaded.sources_deferred:
+        loaded = loaded.with_sources(needed_sources(loaded, lives, pending or ()))
     per_target = plan_options(targets, allow_replace=allow_replace)
     if allow_mass_delete:
         per_target = {
