@@ -32,7 +32,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.core import cpa_config_keys, fleet
+from reconciler.core import fleet
 from reconciler.core.model import (
     AuthFileEntrySpec,
     AuthFilesPolicy,
@@ -330,12 +330,12 @@ def _check_literal_places(resolution: references.Resolution, document: YamlDocum
 @dataclass(frozen=True)
 class _Shared:
     """The shared config (from ``config`` or ``config-file``), the paths whose value is a
-    reference (masked in plans), and where it is written (for the key check's lines)."""
+    reference (masked in plans), and where it is written (for the key check's lines: the
+    config-file is read again only if they are needed)."""
 
     config: dict[str, Any] | None
     secret: frozenset[ConfigPath]
-    document: YamlDocument
-    start: YamlPath
+    where: Callable[[], tuple[YamlDocument, YamlPath]]
 
 
 def _shared_config(
@@ -349,15 +349,17 @@ def _shared_config(
         secret = frozenset(
             loader._config_path(p[1:]) for p in resolution.sources if p[:1] == ("config",)
         )
-        return _Shared(spec.config, secret, document, ("config",))
+        return _Shared(spec.config, secret, lambda: (document, ("config",)))
     if spec.config is not None:
         raise _error(document, ("config-file",), "config and config-file are both set; keep one")
     modes = loader._Modes(environ, True)
-    config, secret, _keys = loader._load_config_file(spec.config_file, document, base, modes)
+    relative = spec.config_file
+    config, secret, _keys = loader._load_config_file(relative, document, base, modes)
     if modes.unresolved:
         raise references.unresolved_error(modes.unresolved)
-    shown = base.show(spec.config_file)
-    return _Shared(config, secret, read_yaml(base.file(spec.config_file), name=shown), ())
+    return _Shared(
+        config, secret, lambda: (read_yaml(base.file(relative), name=base.show(relative)), ())
+    )
 
 
 def _check_config_keys(
@@ -367,51 +369,20 @@ def _check_config_keys(
     document: YamlDocument,
 ) -> None:
     """Every config key of ``config`` (or the config-file) and of each ``target-config``
-    override is one CPA knows, with a value of the type it reads (``core.cpa_config_keys``),
-    as in a single-target file: else exit 1 naming file:line, before any request."""
+    override is one CPA knows, with a value of the type it reads
+    (``loader.check_config_piece``), as in a single-target file: else exit 1 naming
+    file:line, before any request."""
     allow = spec.config_policy.allow_unknown_keys
-    pieces: list[tuple[Mapping[str, Any], frozenset[ConfigPath], YamlDocument, YamlPath]]
-    pieces = []
     if shared.config is not None:
-        pieces.append((shared.config, shared.secret, shared.document, shared.start))
+        loader.check_config_piece(shared.config, shared.secret, allow, shared.where)
     for name, override in spec.target_config.items():
         at: YamlPath = ("target-config", name)
         secret = frozenset(loader._config_path(p[2:]) for p in resolution.sources if p[:2] == at)
-        pieces.append((override, secret, document, at))
-    for config, secret, doc, start in pieces:
-        _check_piece(config, secret, doc, start, allow)
+        loader.check_config_piece(override, secret, allow, _place(document, at))
 
 
-def _check_piece(
-    config: Mapping[str, Any],
-    referenced: frozenset[ConfigPath],
-    doc: YamlDocument,
-    start: YamlPath,
-    allow: tuple[str, ...],
-) -> None:
-    def written(path: ConfigPath) -> str:
-        value: Any = doc.data
-        for part in (*start, *path):
-            if isinstance(value, dict):
-                value = value.get(part)
-            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-                value = value[part]
-            else:
-                value = None
-        return value if isinstance(value, str) else "a reference"
-
-    problems = cpa_config_keys.check_config(
-        config, allow_unknown=allow, referenced=referenced, written=written
-    )
-    if not problems:
-        return
-    lines = sorted(
-        (doc.line_of((*start, *p.path)), f"{format_path((*start, *p.path))}: {p.message}")
-        for p in problems
-    )
-    first_line, first = lines[0]
-    rest = [f"{doc.name}:{line}: {message}" for line, message in lines[1:]]
-    raise DesiredStateError("\n".join([first, *rest]), path=doc.name, line=first_line)
+def _place(document: YamlDocument, start: YamlPath) -> Callable[[], tuple[YamlDocument, YamlPath]]:
+    return lambda: (document, start)
 
 
 def _bind_management_key(config: dict[str, Any], key: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ __all__ = [
     "LEGACY_FIELD_NAMES",
     "SCHEMA_PATH",
     "LoadedDesired",
+    "check_config_piece",
     "desired_state_schema",
     "key_given_outside",
     "load_desired",
@@ -618,27 +619,42 @@ def _check_config_keys(
     document: YamlDocument,
     base: _Base,
 ) -> None:
-    """Every declared config key is one CPA v7.2.140 knows, with a value of the type its
-    decoder reads (``core.cpa_config_keys``), else the file is refused here, naming each
-    file:line, before any request: a typo would be written into config.yaml and ignored, a
-    wrong type answered with a 400 at apply. A referenced value is shown as its reference."""
+    """The config (``config`` or the ``config-file``) checked by ``check_config_piece``."""
     if config is None:
         return
-    place: list[tuple[YamlDocument, YamlPath]] = []
+    relative = spec.config_file
 
     def where() -> tuple[YamlDocument, YamlPath]:
-        """The document the config is written in, and where in it (read again for its
-        lines only when something is wrong, for a config-file)."""
+        if relative is None:
+            return document, ("config",)
+        return read_yaml(base.file(relative), name=base.show(relative)), ()
+
+    check_config_piece(config, referenced, spec.config_policy.allow_unknown_keys, where)
+
+
+def check_config_piece(
+    config: Mapping[str, Any],
+    referenced: frozenset[ConfigPath],
+    allow_unknown: tuple[str, ...],
+    where: Callable[[], tuple[YamlDocument, YamlPath]],
+) -> None:
+    """Every key of one piece of CPA config (a desired file's ``config`` or ``config-file``, a
+    fleet's ``target-config`` override) is one CPA v7.2.140 knows, with a value of the type its
+    decoder reads (``core.cpa_config_keys``), else the file is refused here, naming each
+    file:line, before any request: a typo would be written into config.yaml and ignored, a
+    wrong type answered with a 400 at apply. ``referenced``: the paths whose value came from a
+    reference, shown as the reference as written. ``where``: the document the piece is written
+    in and where in it, asked for (once) only when a value must be shown or a line named (a
+    config-file is then read again for its lines)."""
+    place: list[tuple[YamlDocument, YamlPath]] = []
+
+    def located() -> tuple[YamlDocument, YamlPath]:
         if not place:
-            relative = spec.config_file
-            if relative is None:
-                place.append((document, ("config",)))
-            else:
-                place.append((read_yaml(base.file(relative), name=base.show(relative)), ()))
+            place.append(where())
         return place[0]
 
     def written(path: ConfigPath) -> str:
-        doc, start = where()
+        doc, start = located()
         value: Any = doc.data
         for part in (*start, *path):
             if isinstance(value, dict):
@@ -650,14 +666,11 @@ def _check_config_keys(
         return value if isinstance(value, str) else "a reference"
 
     problems = cpa_config_keys.check_config(
-        config,
-        allow_unknown=spec.config_policy.allow_unknown_keys,
-        referenced=referenced,
-        written=written,
+        config, allow_unknown=allow_unknown, referenced=referenced, written=written
     )
     if not problems:
         return
-    doc, start = where()
+    doc, start = located()
     lines = sorted(
         (doc.line_of((*start, *p.path)), f"{format_path((*start, *p.path))}: {p.message}")
         for p in problems
