@@ -45,7 +45,7 @@ from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import loader, references
 from reconciler.desired.file_kind import is_fleet_file, is_fleet_text
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
-from reconciler.errors import DesiredStateError, SourceError
+from reconciler.errors import DesiredStateError
 from reconciler.gc_pause import gc_paused
 from reconciler.local_files import DOCUMENT_LIMIT, read_text_bounded
 
@@ -168,21 +168,13 @@ class LoadedFleet:
         file:line of the ``source``, as at load; ``skip_broken``: a source that cannot be read
         stays unread instead). Others stay unread; with none to read, the fleet itself (its
         placement, computed once, kept)."""
-        reader = self.read_source
-        wanted = [
-            f.name
-            for f in self.fleet.files
-            if f.content is None and f.source is not None and f.name in names
-        ]
-        if reader is None or not wanted:
+        if self.read_source is None:
             return self
-        read: dict[str, dict[str, Any]] = {}
-        for name in wanted:
-            try:
-                read[name] = reader(name)
-            except SourceError:
-                if not skip_broken:
-                    raise
+        read = loader.read_sources(
+            self.fleet.files, names, self.read_source, skip_broken=skip_broken
+        )
+        if not read:
+            return self
         files = tuple(
             dataclasses.replace(f, content=read[f.name]) if f.name in read else f
             for f in self.fleet.files

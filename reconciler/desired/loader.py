@@ -18,7 +18,7 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
@@ -113,17 +113,17 @@ class LoadedDesired:
         holds no ``content`` until ``with_sources`` reads the ones needed."""
         return self.read_source is not None
 
-    def with_sources(self, names: Collection[str]) -> LoadedDesired:
+    def with_sources(self, names: Collection[str], *, skip_broken: bool = False) -> LoadedDesired:
         """This desired state with the sources of the auth files ``names`` read (an error
-        names the file:line of the ``source``, as at load). Others stay unread."""
+        names the file:line of the ``source``, as at load; ``skip_broken``: a source that
+        cannot be read stays unread instead). Others stay unread."""
         if self.read_source is None:
             return self
-        reader = self.read_source
+        read = read_sources(self.state.auth_files, names, self.read_source, skip_broken=skip_broken)
+        if not read:
+            return self
         files = tuple(
-            replace(f, content=reader(f.name))
-            if f.content is None and f.source is not None and f.name in names
-            else f
-            for f in self.state.auth_files
+            replace(f, content=read[f.name]) if f.name in read else f for f in self.state.auth_files
         )
         return replace(self, state=replace(self.state, auth_files=files))
 
@@ -275,6 +275,26 @@ def _load(
             else None
         ),
     )
+
+
+def read_sources(
+    files: Iterable[DesiredAuthFile],
+    names: Collection[str],
+    reader: Callable[[str], dict[str, Any]],
+    *,
+    skip_broken: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """The sources of ``files`` named in ``names`` and not read yet, by file name, read with
+    ``reader`` (a ``SourceError`` names the file:line; ``skip_broken``: left out instead)."""
+    read: dict[str, dict[str, Any]] = {}
+    for f in files:
+        if f.content is None and f.source is not None and f.name in names:
+            try:
+                read[f.name] = reader(f.name)
+            except SourceError:
+                if not skip_broken:
+                    raise
+    return read
 
 
 def _source_reader(

@@ -299,11 +299,17 @@ class Planned:
         from reconciler import __version__
 
         key = self.target.fingerprint_key
+        # Every source the plan left unread is read here (a broken one skipped): which ones a
+        # plan needs depends on the live state (a file the apply of a saved plan created is
+        # not needed when a retried apply checks the plan again), and the desired state must
+        # fingerprint the same either way. Only plan files and --json pay for it.
+        every = {f.name for f in self.loaded.state.auth_files}
+        desired = self.loaded.with_sources(every, skip_broken=True).state
         return {
             "target": {"url": self.target.url, "server_version": self.live.server_version},
             "tool_version": __version__,
             "desired_path": str(self.loaded.path),
-            "desired_fingerprint": desired_fingerprint(self.loaded.state, key),
+            "desired_fingerprint": desired_fingerprint(desired, key),
             "live_fingerprint": live_fingerprint(self.live, self.loaded.state, key),
             "created_at": created_at,
         }

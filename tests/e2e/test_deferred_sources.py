@@ -81,3 +81,28 @@ def test_replace_true_reads_the_source_of_a_file_the_server_holds(
 
     assert planned.code == 1, planned.text
     assert "auth/live.json is not a JSON object" in planned.err
+
+
+def test_a_saved_plan_with_a_create_applied_twice_is_already_applied(
+    project: Project, target_env: Emulator, cli: Cli
+) -> None:
+    """The plan read the new file's source (a create); a retried apply of the same plan file
+    finds the file on the server and needs no source: the desired state fingerprints the same,
+    so the plan is "already applied", not stale."""
+    emu = target_env
+    emu.write_auth_file(LIVE, auth_source("live@example.com"))
+    live_source = project.source("auth/live.json", auth_source("live@example.com"))
+    new_source = project.source("auth/new.json", auth_source("new@example.com"))
+    files = [{"name": LIVE, "source": live_source}, {"name": NEW, "source": new_source}]
+    project.write(desired_doc(files=files))
+    plan_file = str(project.root / "plan.json")
+
+    assert cli("plan", project.desired, "--out", plan_file).code == 0
+    first = cli("apply", project.desired, "--plan", plan_file)
+    assert first.code == 0, first.text
+    assert emu.read_auth_file(NEW)["email"] == "new@example.com"
+
+    again = cli("apply", project.desired, "--plan", plan_file)
+
+    assert again.code == 0, again.text
+    assert "already applied" in again.out
