@@ -161,7 +161,7 @@ def _rows(
         Row("", "  of it: loading the fleet file", wall=part("load_wall")),
         Row(
             "",
-            "  of it: the clients (one per target, each its TLS context)",
+            "  of it: the clients (one per target, one shared TLS context)",
             wall=part("clients_wall"),
         ),
         Row("", "  of it: reading the targets (parallel GETs, parsing)", wall=part("read_wall")),

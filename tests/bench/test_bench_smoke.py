@@ -141,7 +141,7 @@ FLEET_SINGLE = "single-server plan, 10 files, same config (whole command)"
 FLEET_PARTS = (
     "of the fleet command, imports excluded",
     "of it: loading the fleet file",
-    "of it: the clients (one per target, each its TLS context)",
+    "of it: the clients (one per target, one shared TLS context)",
     "of it: reading the targets (parallel GETs, parsing)",
     "of it: the fleet plan (placement, identity, diffs)",
     "of it: rendering",
