@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+from fleet_builders import fleet, held
+
 from reconciler.core.fleet import (
     Copy,
     CredentialInfo,
@@ -23,7 +25,6 @@ from reconciler.core.fleet import (
 )
 from reconciler.core.model import (
     AuthFilesPolicy,
-    DesiredAuthFile,
     DesiredState,
     LiveAuthFile,
     LiveState,
@@ -33,30 +34,6 @@ from reconciler.core.safety import Blocker, SafetyOptions
 
 OLD, NEW = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
 BOB = "claude:bob@x.com"
-
-
-def fleet(
-    names: str,
-    files: list[str],
-    *,
-    pins: dict[str, str] | None = None,
-    drain: str = "",
-    states: dict[str, DesiredState] | None = None,
-) -> FleetDesired:
-    """Targets named by the letters of ``names``."""
-    return FleetDesired(
-        targets=tuple(FleetTarget(n, drain=n in drain) for n in names),
-        states={n: (states or {}).get(n, DesiredState()) for n in names},
-        files=tuple(DesiredAuthFile(f, source=f, content={"type": "claude"}) for f in files),
-        pins=pins or {},
-    )
-
-
-def held(*files: tuple[str, str | None, str | None]) -> TargetLive:
-    """(name, email, last_refresh) per file, all claude, as the listing shows them."""
-    auth = {n: LiveAuthFile(n, provider="claude", email=e) for n, e, _ in files}
-    creds = {n: CredentialInfo(n, "claude", e, None, r) for n, e, r in files}
-    return TargetLive(LiveState(auth_files=auth), creds)
 
 
 def plan_of(desired: FleetDesired, lives: dict[str, TargetLive], **kwargs: object) -> FleetPlan:

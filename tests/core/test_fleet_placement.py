@@ -7,27 +7,19 @@ import hashlib
 import math
 from collections import Counter
 
+from fleet_builders import fleet, held
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.fleet import (
     CredentialInfo,
-    FleetDesired,
     FleetPlanOptions,
     FleetTarget,
-    TargetLive,
     identity,
     make_fleet_plan,
     place,
     placement,
     score,
-)
-from reconciler.core.model import (
-    AuthFilesPolicy,
-    DesiredAuthFile,
-    DesiredState,
-    LiveAuthFile,
-    LiveState,
 )
 
 FILES = [f"file-{i}.json" for i in range(600)]
@@ -102,34 +94,9 @@ def test_identity() -> None:
 # -- the fleet plan --------------------------------------------------------------------------
 
 
-def desired(
-    names: list[str],
-    files: list[str],
-    *,
-    drain: str = "",
-    pins: dict[str, str] | None = None,
-    max_deletions: int = 5,
-) -> FleetDesired:
-    pool = tuple(FleetTarget(n, drain=n == drain) for n in names)
-    state = DesiredState(auth_policy=AuthFilesPolicy(max_deletions=max_deletions))
-    return FleetDesired(
-        targets=pool,
-        states=dict.fromkeys(names, state),
-        files=tuple(DesiredAuthFile(f, source=f, content={"type": "claude"}) for f in files),
-        pins=pins or {},
-    )
-
-
-def live(*files: tuple[str, str | None, str | None]) -> TargetLive:
-    """(name, email, last_refresh) per file, all claude."""
-    auth = {n: LiveAuthFile(n, provider="claude", email=e) for n, e, _ in files}
-    creds = {n: CredentialInfo(n, "claude", e, None, r) for n, e, r in files}
-    return TargetLive(LiveState(auth_files=auth), creds)
-
-
 def test_fresh_fleet_creates_each_file_on_its_target_only() -> None:
-    d = desired(["a", "b", "c"], FILES[:30])
-    plan = make_fleet_plan(d, {n: live() for n in "abc"}, FleetPlanOptions())
+    d = fleet(["a", "b", "c"], FILES[:30])
+    plan = make_fleet_plan(d, {n: held() for n in "abc"}, FleetPlanOptions())
     created = {t: {x.name for x in p.auth_actions("create")} for t, p in plan.plans.items()}
     assert sum(len(v) for v in created.values()) == 30
     for f in FILES[:30]:
@@ -139,9 +106,9 @@ def test_fresh_fleet_creates_each_file_on_its_target_only() -> None:
 
 def test_drain_moves_the_files_and_never_creates_or_prunes_them() -> None:
     files = FILES[:30]
-    before = desired(["a", "b", "c"], files).placed()
-    lives = {t: live(*((f, f"{f}@x.com", None) for f in files if before[f] == t)) for t in "abc"}
-    d = desired(["a", "b", "c"], files, drain="b", max_deletions=100)
+    before = fleet(["a", "b", "c"], files).placed()
+    lives = {t: held(*((f, f"{f}@x.com", None) for f in files if before[f] == t)) for t in "abc"}
+    d = fleet(["a", "b", "c"], files, drain="b", max_deletions=100)
     plan = make_fleet_plan(d, lives, FleetPlanOptions())
     assert {m.name for m in plan.moves} == {f for f in files if before[f] == "b"}
     assert all(m.source == "b" and m.dest != "b" for m in plan.moves)
@@ -151,9 +118,9 @@ def test_drain_moves_the_files_and_never_creates_or_prunes_them() -> None:
 
 def test_moves_count_against_max_deletions_of_the_source() -> None:
     files = FILES[:30]
-    before = desired(["a", "b", "c"], files).placed()
-    lives = {t: live(*((f, f"{f}@x.com", None) for f in files if before[f] == t)) for t in "abc"}
-    d = desired(["a", "b", "c"], files, drain="b", max_deletions=2)
+    before = fleet(["a", "b", "c"], files).placed()
+    lives = {t: held(*((f, f"{f}@x.com", None) for f in files if before[f] == t)) for t in "abc"}
+    d = fleet(["a", "b", "c"], files, drain="b", max_deletions=2)
     plan = make_fleet_plan(d, lives, FleetPlanOptions())
     assert [b.rule for b in plan.blockers] == ["mass-delete"]
     assert "target b" in plan.blockers[0].message
@@ -161,10 +128,10 @@ def test_moves_count_against_max_deletions_of_the_source() -> None:
 
 
 def test_same_account_under_two_names_is_a_duplicate_resolved_to_the_newest() -> None:
-    d = desired(["a", "b"], ["bob.json"], pins={"bob.json": "a"})
+    d = fleet(["a", "b"], ["bob.json"], pins={"bob.json": "a"})
     lives = {
-        "a": live(("bob.json", "bob@x.com", "2026-01-01T00:00:00Z")),
-        "b": live(("bob-copy.json", "BOB@x.com", "2026-02-01T00:00:00Z")),
+        "a": held(("bob.json", "bob@x.com", "2026-01-01T00:00:00Z")),
+        "b": held(("bob-copy.json", "BOB@x.com", "2026-02-01T00:00:00Z")),
     }
     plan = make_fleet_plan(d, lives, FleetPlanOptions())
     (dup,) = plan.duplicates
@@ -182,10 +149,10 @@ def test_same_account_under_two_names_is_a_duplicate_resolved_to_the_newest() ->
 
 
 def test_duplicate_already_newest_in_place_only_drops_the_other() -> None:
-    d = desired(["a", "b"], ["bob.json"], pins={"bob.json": "a"})
+    d = fleet(["a", "b"], ["bob.json"], pins={"bob.json": "a"})
     lives = {
-        "a": live(("bob.json", "bob@x.com", "2026-03-01T00:00:00Z")),
-        "b": live(("bob.json", "bob@x.com", "2026-02-01T00:00:00Z")),
+        "a": held(("bob.json", "bob@x.com", "2026-03-01T00:00:00Z")),
+        "b": held(("bob.json", "bob@x.com", "2026-02-01T00:00:00Z")),
     }
     (move,) = make_fleet_plan(d, lives, FleetPlanOptions()).moves
     assert not move.transfer and [c.address for c in move.drop] == ["b/bob.json"]
@@ -193,8 +160,8 @@ def test_duplicate_already_newest_in_place_only_drops_the_other() -> None:
 
 
 def test_undeclared_duplicate_is_reported_not_resolved() -> None:
-    d = desired(["a", "b"], [])
-    lives = {"a": live(("x.json", "x@x.com", None)), "b": live(("y.json", "x@x.com", None))}
+    d = fleet(["a", "b"], [])
+    lives = {"a": held(("x.json", "x@x.com", None)), "b": held(("y.json", "x@x.com", None))}
     plan = make_fleet_plan(d, lives, FleetPlanOptions())
     (dup,) = plan.duplicates
     assert dup.keep is None and "not resolved" in dup.note and not plan.moves
@@ -202,17 +169,17 @@ def test_undeclared_duplicate_is_reported_not_resolved() -> None:
 
 
 def test_an_unread_target_defers_creates_elsewhere() -> None:
-    d = desired(["a", "b"], FILES[:10])
-    plan = make_fleet_plan(d, {"a": live()}, FleetPlanOptions())
+    d = fleet(["a", "b"], FILES[:10])
+    plan = make_fleet_plan(d, {"a": held()}, FleetPlanOptions())
     assert plan.unread == ("b",)
     assert not plan.plans["a"].auth_actions("create")
     assert {f for f, _ in plan.deferred} == {f for f in FILES[:10] if plan.placement[f] == "a"}
 
 
 def test_pending_journal_entries_are_moves_not_creates() -> None:
-    d = desired(["a", "b"], ["x.json"], pins={"x.json": "b"})
+    d = fleet(["a", "b"], ["x.json"], pins={"x.json": "b"})
     plan = make_fleet_plan(
-        d, {"a": live(), "b": live()}, FleetPlanOptions(), pending={"x.json": "b"}
+        d, {"a": held(), "b": held()}, FleetPlanOptions(), pending={"x.json": "b"}
     )
     (move,) = plan.moves
     assert move.from_journal and move.dest == "b"
@@ -235,7 +202,7 @@ def test_score_is_the_sha256_of_the_pair_whatever_the_order_of_calls() -> None:
 
 def test_each_target_share_is_what_placement_gives_it_in_declared_order() -> None:
     files = FILES[:60]
-    d = desired(["a", "b", "c"], files, drain="c", pins={files[5]: "b", files[6]: "a"})
+    d = fleet(["a", "b", "c"], files, drain="c", pins={files[5]: "b", files[6]: "a"})
     placed = d.placed()
     assert placed == placement(files, {files[5]: "b", files[6]: "a"}, d.targets)
     assert all(placed[f] == place(f, d.targets) for f in files if f not in d.pins)
