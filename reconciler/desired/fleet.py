@@ -43,11 +43,10 @@ from reconciler.core.model import (
 )
 from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import loader, references
-from reconciler.desired.file_kind import is_fleet_file, is_fleet_text
+from reconciler.desired.file_kind import is_fleet_file
 from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
 from reconciler.errors import DesiredStateError
 from reconciler.gc_pause import gc_paused
-from reconciler.local_files import DOCUMENT_LIMIT, read_text_bounded
 
 __all__ = [
     "FleetFile",
@@ -183,22 +182,13 @@ class LoadedFleet:
 
 
 def load_any(
-    path: str | os.PathLike[str],
-    *,
-    environ: Mapping[str, str],
-    single: Callable[[str, Mapping[str, str]], loader.LoadedDesired] | None = None,
+    path: str | os.PathLike[str], *, environ: Mapping[str, str]
 ) -> loader.LoadedDesired | LoadedFleet:
-    """A fleet file (a top-level ``targets:`` line) loaded here, any other by ``single``
-    (the command's own loading; ``loader.load_desired`` by default)."""
-    try:
-        text = read_text_bounded(Path(path), DOCUMENT_LIMIT)
-    except (OSError, UnicodeDecodeError):
-        text = ""  # the loader reports it, as for any single-target file
-    if not is_fleet_text(text):
-        if single is not None:
-            return single(os.fspath(path), environ)
-        return loader.load_desired(path, environ=environ)
-    return load_fleet(path, environ=environ)
+    """A fleet file (a top-level ``targets:`` line) loaded here, any other by
+    ``loader.load_desired`` (an unreadable file too: it says why)."""
+    if is_fleet_file(path):
+        return load_fleet(path, environ=environ)
+    return loader.load_desired(path, environ=environ)
 
 
 def load_fleet(
