@@ -1,13 +1,15 @@
 """Run one measured job in a fresh subprocess and count the requests it made.
 
-The emulator lives in this process; the job talks to it over loopback HTTP from its own
-process, so the job's clock and memory are its own. Two kinds of job:
+The emulator lives in this process (or each in a process of its own, ``bench.served``); the
+job talks to it over loopback HTTP from its own process, so the job's clock and memory are its
+own. Two kinds of job:
 
 * ``run_job``: a function of ``bench.worker`` (imports done before its clock starts);
 * ``run_command``: a whole command as a user runs it (``reconciler plan ...``, the minimal
   script), spawned and timed by ``bench.launch``, start-up and imports included.
 
-Requests are counted from the emulator's request log, which is reset before the job starts. A
+Requests are counted from the emulator's request log (a served one's read over its control
+pipe), which is reset before the job starts. A
 job that fails, or a request the server answered with an error, stops the benchmark: a figure
 from a failed run would be a lie.
 """
@@ -24,10 +26,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.fixtures import MANAGEMENT_KEY
-from reconciler.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 TWO_GETS = ROOT / "bench" / "two_gets.py"
@@ -35,6 +36,26 @@ TWO_GETS = ROOT / "bench" / "two_gets.py"
 
 class BenchError(RuntimeError):
     """A job failed; the message says which and why (never with a secret: they are fake)."""
+
+
+class Logged(Protocol):
+    """A request of a server's log, as much as the runner reads of it."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+
+
+class Server(Protocol):
+    """A server a job talks to: an ``Emulator`` in this process or a ``ServedEmulator``."""
+
+    @property
+    def url(self) -> str: ...
+    def reset_requests(self) -> None: ...
+    def requests(self) -> Sequence[Logged]: ...
 
 
 def reconciler_command() -> list[str]:
@@ -76,7 +97,7 @@ def bytecode_cache() -> str:
 
 
 def _run(
-    label: str, argv: list[str], emulators: Sequence[Emulator], *, path: bool = True
+    label: str, argv: list[str], emulators: Sequence[Server], *, path: bool = True
 ) -> dict[str, Any]:
     env = {**os.environ, "CPA_MANAGEMENT_KEY": MANAGEMENT_KEY, "CPA_URL": emulators[0].url}
     env["NO_COLOR"] = "1"
@@ -114,13 +135,11 @@ def _run(
     return answer
 
 
-def _servers(emulator: Emulator | Sequence[Emulator]) -> Sequence[Emulator]:
-    return [emulator] if isinstance(emulator, Emulator) else emulator
+def _servers(emulator: Server | Sequence[Server]) -> Sequence[Server]:
+    return emulator if isinstance(emulator, Sequence) else [emulator]
 
 
-def run_job(
-    job: str, spec: dict[str, Any], emulator: Emulator | Sequence[Emulator]
-) -> dict[str, Any]:
+def run_job(job: str, spec: dict[str, Any], emulator: Server | Sequence[Server]) -> dict[str, Any]:
     """The answer of ``bench.worker`` job ``job``, plus ``requests``: how many requests the
     emulator saw (several emulators: their sum, and ``requests_each``, one count per server)."""
     argv = [sys.executable, "-m", "bench.worker", job, json.dumps(spec)]
@@ -128,7 +147,7 @@ def run_job(
 
 
 def run_command(
-    label: str, command: list[str], emulator: Emulator | Sequence[Emulator]
+    label: str, command: list[str], emulator: Server | Sequence[Server]
 ) -> dict[str, Any]:
     """A whole command's exit status, wall time and peak RSS (``bench.launch``), plus
     ``requests`` (and ``requests_each``, as ``run_job``). Exit status 0 is required (``plan
