@@ -63,6 +63,8 @@ from reconciler.client.transport import (
 __all__ = ["OAUTH_PROVIDERS", "AuthFileContent", "ManagementClient"]
 
 R = TypeVar("R", UploadResult, DeleteResult)
+A = TypeVar("A")
+B = TypeVar("B")
 
 AuthFileContent = bytes | str | Mapping[str, Any]
 
@@ -215,6 +217,13 @@ class ManagementClient(ConfigAPI):
     def set_management_key(self, management_key: str | None) -> None:
         """Use a new key from now on (also lifts the halt)."""
         self._session.set_key(management_key)
+
+    def together(self, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+        """Two calls of this client (each one request, and what is done with its answer),
+        sent at once when the key is known to work, else one after the other; both answers,
+        or the first error in call order. See ``transport.Session.together`` for when the key
+        counts as known (it never costs more than two failed attempts)."""
+        return self._session.together(first, second)
 
     def healthz(self) -> bool:
         """``GET /healthz`` (outside management, no key sent): True when it answers 200.

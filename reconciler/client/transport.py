@@ -10,6 +10,9 @@
   raises the same error class without sending, until ``reset()`` or ``set_management_key()``.
   Until one authenticated request has succeeded with the current key, authenticated requests
   go out one at a time, so concurrent callers cannot spend several failed attempts at once.
+  The one exception is ``together``: two requests sent at once when the auth guard's record
+  says this very key passed on this target last time and nothing failed since (at worst two
+  failed attempts, when the key was changed on the server meanwhile; CPA bans at five).
 * **Server version.** ``X-CPA-VERSION`` / ``X-SERVER-VERSION``, ``X-CPA-BUILD-DATE`` /
   ``X-SERVER-BUILD-DATE``, ``X-CPA-COMMIT`` and ``X-CPA-SUPPORT-PLUGIN`` are read from every
   answer, errors included.
@@ -341,6 +344,9 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
 #: ``unknown`` (no answer, or an answer that says nothing about the key).
 AuthOutcome = Literal["ok", "refused", "banned", "unknown"]
 
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
 
 class AuthGuard(Protocol):
     """What the session asks before the first authenticated request of a key.
@@ -348,10 +354,12 @@ class AuthGuard(Protocol):
     ``before`` takes a lock shared by every process using the same record and raises (an
     ``UnauthorizedError`` or ``BannedError`` with no status: nothing was sent) when the record
     says this key must not be tried now; ``after`` records the outcome and releases the lock.
-    ``after`` may also be called without ``before`` (a refusal later in a run).
+    ``after`` may also be called without ``before`` (a refusal later in a run). ``before``
+    returns True when the record knows ``key`` as the key that last passed on this target,
+    with no failure since: the session may then send two first requests at once.
     """
 
-    def before(self, key: str, method: str, endpoint: str) -> None: ...
+    def before(self, key: str, method: str, endpoint: str) -> bool: ...
 
     def after(self, key: str, outcome: AuthOutcome, ban_seconds: float | None) -> None: ...
 
@@ -545,6 +553,7 @@ class Session:
         )
         self._state_lock = threading.Lock()
         self._probe_lock = threading.Lock()
+        self._thread = threading.local()  # ``presumed``: this thread sends for ``together``
         self._verified = False
         self._halt: _Halt | None = None
         self.request_count = 0
@@ -617,6 +626,81 @@ class Session:
         delays = self.retry_delays if (method == "GET" if retry is None else retry) else ()
         with self._gate(method, endpoint):
             return self._send_with_retries(request, method, endpoint, expect, delays, timeout)
+
+    def together(self, first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
+        """``first()`` and ``second()`` (each a request of this session), sent at once when
+        the key is known to work, else one after the other; their answers, or the first error
+        (in call order) once both are done.
+
+        Known to work: a request with this key already passed in this session, or the auth
+        guard says it passed on this target last time with no failure since (asked under
+        the guard's lock, held across both requests, so that other runs wait for their
+        outcome). A key changed on the server meanwhile then costs two failed attempts, not
+        one: the guard records both, and the next runs send one at a time again.
+        """
+        guard = self._guard
+        if not self._verified and guard is not None:
+            key = self._key.get_secret_value()
+            with self._probe_lock:
+                if not self._verified:
+                    self._check_may_send("GET", MANAGEMENT_PREFIX)
+                    if guard.before(key, "GET", MANAGEMENT_PREFIX):
+                        return self._presumed_pair(guard, key, first, second)
+                    guard.after(key, "unknown", None)  # nothing sent: the lock released
+        if not self._verified:
+            answer = first()  # the probe: one failed attempt at most
+            return answer, second()
+        return self._pair(first, second)
+
+    def _presumed_pair(
+        self, guard: AuthGuard, key: str, first: Callable[[], _A], second: Callable[[], _B]
+    ) -> tuple[_A, _B]:
+        """``_pair`` under the guard's lock (``before`` taken), then tell it how it went: a
+        pass if either passed, else what the first refusal says; a second 401 is recorded
+        as the second failed attempt it was."""
+        failures: list[BaseException] = []
+        try:
+            return self._pair(first, second, failures)
+        finally:
+            outcomes = [_auth_outcome(e) for e in failures if isinstance(e, errors.ApiError)]
+            said = [(outcome, seconds) for outcome, seconds in outcomes if outcome != "unknown"]
+            outcome: AuthOutcome = said[0][0] if said else "unknown"
+            seconds = said[0][1] if said else None
+            guard.after(key, "ok" if self._verified else outcome, seconds)
+            if not self._verified and [o for o, _ in said].count("refused") > 1:
+                guard.after(key, "refused", None)
+
+    def _pair(
+        self,
+        first: Callable[[], _A],
+        second: Callable[[], _B],
+        failures: list[BaseException] | None = None,
+    ) -> tuple[_A, _B]:
+        """``second()`` in a thread of its own while ``first()`` runs in this one; both
+        marked ``presumed`` for ``_gate`` when ``failures`` collects their errors."""
+        presumed = failures is not None
+        answers: list[Any] = [None, None]
+        raised: list[BaseException | None] = [None, None]
+
+        def run(index: int, call: Callable[[], Any]) -> None:
+            self._thread.presumed = presumed
+            try:
+                answers[index] = call()
+            except BaseException as exc:  # raised again below, in call order
+                raised[index] = exc
+            finally:
+                self._thread.presumed = False
+
+        worker = threading.Thread(target=run, args=(1, second), name="cpa-together", daemon=True)
+        worker.start()
+        run(0, first)
+        worker.join()
+        errors_met = [exc for exc in raised if exc is not None]
+        if failures is not None:
+            failures.extend(errors_met)
+        if errors_met:
+            raise errors_met[0]
+        return answers[0], answers[1]
 
     def healthz(self) -> bool:
         """GET ``/healthz`` without a key; True on 200, False on any other answer or none."""
@@ -695,6 +779,9 @@ class Session:
         (other processes' failed attempts) before the first one, and tell it how it went."""
         guard = self._guard
         key = self._key.get_secret_value()
+        if getattr(self._thread, "presumed", False):
+            yield  # ``together`` holds the guard and tells it how both requests went
+            return
         if self._verified:
             try:
                 yield

@@ -36,16 +36,25 @@ def fetch_live(
     ``on_listing`` sees the listing as read (a fleet takes the credentials' identities)."""
     text: str | None = None
     config: dict[str, Any] | None = None
-    if desired.config is not None:
-        text = client.get_config_yaml()
-        config = config_document.parse(text)
-    # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
-    with gc_paused():
-        summaries = client.list_auth_file_summaries()
-        if on_listing is not None:
-            on_listing(summaries)
-        listing = {f.name: f for f in summaries}
-        files = {name: to_live_auth_file(info) for name, info in listing.items()}
+
+    def read_files() -> dict[str, LiveAuthFile]:
+        # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
+        with gc_paused():
+            summaries = client.list_auth_file_summaries()
+            if on_listing is not None:
+                on_listing(summaries)
+            return {f.name: to_live_auth_file(f) for f in summaries}
+
+    if desired.config is None:
+        files = read_files()
+    else:
+
+        def read_config() -> tuple[str, dict[str, Any]]:
+            raw = client.get_config_yaml()
+            return raw, config_document.parse(raw)
+
+        # Both reads at once when the key is known to work (the config parsed meanwhile).
+        (text, config), files = client.together(read_config, read_files)
     for entry in desired.auth_files:
         have = files.get(entry.name)
         if have is not None and _needs_content(entry, have):

@@ -13,7 +13,12 @@ runs met, per target, in the state directory:
 * never a 5th failure: once 4 failed attempts reached CPA since the last success, nothing is
   sent to that target until CPA has forgotten them (``FORGET`` after the last one);
 * after a 403 ban nothing is sent until the ban ends (CPA's ``Try again in ...``, else 30 min);
-* a success clears the target's record.
+* a success clears the target's failures and remembers which key passed (its fingerprint):
+  ``before`` says whether the key about to be tried is that key with nothing failed since, and
+  only then may a run send its first two requests at once (``Session.together``): should the
+  key have been changed on the server meanwhile, that run brings two failed attempts to CPA,
+  not one, and the next runs send one at a time again (the failures are recorded, the key no
+  longer known good): never more than ``attempts`` of one key, never a 5th.
 
 The file (``auth-record.json``, 0600) holds a random salt and, per target, HMAC-SHA256
 fingerprints of the target and of each failed key under that salt, with the failure times
@@ -86,16 +91,21 @@ class Failure:
 
 @dataclass
 class Entry:
-    """What the record knows of one target."""
+    """What the record knows of one target: the failures since the last success, a ban, and
+    ``good``, the keyed fingerprint of the key that last passed (None after any failure)."""
 
     failures: list[Failure]
     banned_until: float | None = None
+    good: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "failures": [{"key": f.key, "at": f.at} for f in self.failures],
             "banned_until": self.banned_until,
         }
+        if self.good is not None:
+            data["good"] = self.good
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Entry:
@@ -108,7 +118,12 @@ class Entry:
             ):
                 failures.append(Failure(item["key"], float(item["at"])))
         until = data.get("banned_until") if isinstance(data, dict) else None
-        return cls(failures, float(until) if isinstance(until, int | float) else None)
+        good = data.get("good") if isinstance(data, dict) else None
+        return cls(
+            failures,
+            float(until) if isinstance(until, int | float) else None,
+            good if isinstance(good, str) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,11 +165,13 @@ class AuthRecord:
 
     # -- the AuthGuard protocol -----------------------------------------------------------
 
-    def before(self, key: str, method: str, endpoint: str) -> None:
-        """Take the target's lock and raise, lock released, if ``key`` must not be tried now."""
+    def before(self, key: str, method: str, endpoint: str) -> bool:
+        """Take the target's lock and raise, lock released, if ``key`` must not be tried now.
+        True when ``key`` is the key that last passed on this target and nothing has failed
+        since (read under the lock)."""
         self._mutex.acquire()
         try:
-            held, refusal = self._hold(key, method, endpoint)
+            held, refusal, known = self._hold(key, method, endpoint)
         except BaseException:
             self._mutex.release()
             raise
@@ -163,6 +180,7 @@ class AuthRecord:
             self._mutex.release()
             raise refusal
         self._local.pending = held
+        return known
 
     def after(self, key: str, outcome: str, ban_seconds: float | None) -> None:
         """Record how the attempt went and release the lock ``before`` took (or only record
@@ -188,9 +206,11 @@ class AuthRecord:
             _close(held.fd)
             self._mutex.release()
 
-    def _hold(self, key: str, method: str, endpoint: str) -> tuple[_Held, errors.ApiError | None]:
-        """The lock held across the first request and the refusal read from the record once
-        it is held.
+    def _hold(
+        self, key: str, method: str, endpoint: str
+    ) -> tuple[_Held, errors.ApiError | None, bool]:
+        """The lock held across the first request, the refusal read from the record once it
+        is held, and whether the record knows ``key`` as good (``_known_good``).
 
         The target's own lock is named from the salt in the file: the salt is read (written
         first, if the file holds none) under the directory lock, which is then released; the
@@ -202,7 +222,7 @@ class AuthRecord:
         for _ in range(3):
             directory = self._take_lock(LOCK)
             if directory is None:
-                return _Held(None, directory=True), None
+                return _Held(None, directory=True), None, False
             try:
                 salt = self._stored_salt()
             except BaseException:
@@ -224,20 +244,31 @@ class AuthRecord:
                 _close(target)
                 raise
             if now_salt == salt:
-                return _Held(target, directory=False), self._refusal(
-                    salt, entries, key, method, endpoint
-                )
+                refusal = self._refusal(salt, entries, key, method, endpoint)
+                known = self._known_good(salt, entries, key)
+                return _Held(target, directory=False), refusal, known
             _close(target)
         directory = self._take_lock(LOCK)
         try:
-            refusal = None
+            refusal, known = None, False
             if directory is not None:
                 salt, entries = self._read()
                 refusal = self._refusal(salt, entries, key, method, endpoint)
+                known = self._known_good(salt, entries, key)
         except BaseException:
             _close(directory)
             raise
-        return _Held(directory, directory=True), refusal
+        return _Held(directory, directory=True), refusal, known
+
+    def _known_good(self, salt: bytes, entries: dict[str, Entry], key: str) -> bool:
+        """Whether ``key`` last passed on this target with no failure or ban since."""
+        entry = self._current(entries.get(self._target_id(salt)), self._clock())
+        return (
+            entry is not None
+            and not entry.failures
+            and entry.banned_until is None
+            and entry.good == self._key_id(salt, key)
+        )
 
     def refusal(self, key: str) -> str | None:
         """Why ``key`` would not be tried now (the message), or None."""
@@ -274,6 +305,8 @@ class AuthRecord:
                 method=method,
                 endpoint=endpoint,
             )
+        if not entry.failures:
+            return None
         total = len(entry.failures)
         last = max(f.at for f in entry.failures)
         if total >= CPA_MAX_FAILURES - 1:
@@ -312,8 +345,8 @@ class AuthRecord:
         if entry.banned_until is not None and now >= entry.banned_until:
             entry = Entry([])  # CPA resets the count when it bans
         if entry.failures and now - max(f.at for f in entry.failures) >= FORGET:
-            entry = Entry([], entry.banned_until)
-        if not entry.failures and entry.banned_until is None:
+            entry = Entry([], entry.banned_until, entry.good)
+        if not entry.failures and entry.banned_until is None and entry.good is None:
             return None
         return entry
 
@@ -324,11 +357,13 @@ class AuthRecord:
         target = self._target_id(salt)
         now = self._clock()
         if outcome == "ok":
-            if target not in entries:
-                return
-            entries.pop(target)
+            good = self._key_id(salt, key)
+            if entries.get(target) == Entry([], None, good):
+                return  # nothing new: no write on a run that only confirms the key
+            entries[target] = Entry([], None, good)
         else:
             entry = self._current(entries.get(target), now) or Entry([])
+            entry.good = None
             if outcome == "refused":
                 entry.failures.append(Failure(self._key_id(salt, key), now))
             else:

@@ -50,7 +50,10 @@ def test_same_key_is_held_for_the_window_then_tried_once_more(
     assert _try(emulator, record, GOOD) == "local"
     clock.now += FORGET
     assert _try(emulator, record, GOOD) == "ok"
-    assert json.loads((tmp_path / RECORD).read_text())["targets"] == {}
+    # The success cleared the failures; only the passing key's fingerprint is left.
+    (entry,) = json.loads((tmp_path / RECORD).read_text())["targets"].values()
+    assert entry["failures"] == [] and entry["banned_until"] is None
+    assert len(entry["good"]) == 64 and GOOD not in json.dumps(entry)
 
 
 def test_the_record_is_per_target(emulator_factory: Any, tmp_path: Path) -> None:

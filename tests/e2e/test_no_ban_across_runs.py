@@ -14,6 +14,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from e2e_helpers import REPO, desired_doc, dump_yaml, settled
 
@@ -75,7 +76,42 @@ def test_ten_runs_with_a_wrong_key_never_ban_and_the_right_key_works_at_once(
     right = _plan(desired, emulator.url, GOOD, "--detailed-exitcode")
     assert right.returncode in (0, 2), right.stderr
     assert _auth_answers(emulator) == [401] * auth_record.ATTEMPTS  # no ban meanwhile
-    assert json.loads(record.read_text())["targets"] == {}  # the success cleared the record
+    (entry,) = json.loads(record.read_text())["targets"].values()
+    assert entry["failures"] == []  # the success cleared the failures
+
+
+def _reads(emu: Emulator) -> list[float]:
+    """When the config and the listing reads of a plan started."""
+    return [r.time for r in settled(emu) if r.path.endswith(("/config.yaml", "/auth-files"))]
+
+
+def test_a_key_that_passed_reads_at_once_and_a_changed_key_still_never_bans(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emu = emulator_factory(auth_cost=0.3)
+    desired = _project(tmp_path)
+    first = _plan(desired, emu.url, GOOD, "--detailed-exitcode")
+    assert first.returncode in (0, 2), first.stderr
+    config, listing = _reads(emu)
+    assert listing - config >= 0.3  # no record yet: the first read alone probes the key
+    emu.reset_requests()
+    assert _plan(desired, emu.url, GOOD).returncode == 0
+    config, listing = _reads(emu)
+    assert abs(listing - config) < 0.2  # the key passed last time: both reads at once
+
+    # The key is changed on the server: the next run sends its two reads at once (two failed
+    # attempts), the one after probes alone, then the record holds the key back. Never more
+    # than N failed attempts, never a ban, and the new key works at once.
+    emu.reset_requests()
+    new_key = "rotated-key-PLANTED-91aa"
+    emu.set_config_yaml(re.sub(r"secret-key: .*", f'secret-key: "{new_key}"', emu.config_yaml()))
+    runs = [_plan(desired, emu.url, GOOD) for _ in range(6)]
+    assert [r.returncode for r in runs] == [1] * 6
+    assert _auth_answers(emu) == [401] * auth_record.ATTEMPTS
+    assert all("not sent" in r.stderr for r in runs[2:])
+    right = _plan(desired, emu.url, new_key, "--detailed-exitcode")
+    assert right.returncode in (0, 2), right.stderr
+    assert _auth_answers(emu) == [401] * auth_record.ATTEMPTS
 
 
 def test_a_different_key_is_tried_once_then_nothing_is_sent(

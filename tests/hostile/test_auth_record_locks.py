@@ -104,3 +104,56 @@ def test_a_target_lock_is_named_by_no_url(tmp_path: Path) -> None:
     locks = sorted(p.name for p in tmp_path.glob("auth-record*.lock"))
     assert len(locks) == 2 and "auth-record.lock" in locks
     assert not any("127.0.0.1" in name or "http" in name for name in locks)
+
+
+def _read_both(url: str, state: Path, key: str, start: threading.Barrier, out: list[str]) -> None:
+    """One run of a plan's two reads (``together``): a fresh client and record."""
+    with ManagementClient(url, key, timeout=10, auth_guard=AuthRecord(state, url)) as client:
+        start.wait(timeout=10)
+        try:
+            client.together(client.get_config_yaml, client.list_auth_file_summaries)
+            out.append("ok")
+        except errors.ApiError as exc:
+            out.append(str(exc.status))
+
+
+def test_reads_sent_together_hold_the_target_lock_across_both(tmp_path: Path) -> None:
+    """A key that passed last time sends its two reads at once, under the target's lock: runs
+    started together against a server that changed its key meanwhile still bring at most N
+    failed attempts (two at once from the first run, then one, then none)."""
+    flight = InFlight()
+    refuse = threading.Event()
+
+    def handler(req: Seen) -> Reply:
+        with flight:
+            time.sleep(HOLD)
+        if refuse.is_set():
+            return Reply.json({"error": "invalid management key"}, 401)
+        if req.path.endswith("/config.yaml"):
+            return Reply.text("debug: false\n", **{"Content-Type": "application/yaml"})
+        return Reply.json({"files": []})
+
+    with HostileServer(handler) as srv:
+        for _ in range(2):  # the first run probes alone; the second knows the key
+            flight.most = 0
+            start = threading.Barrier(1)
+            out: list[str] = []
+            _read_both(srv.url, tmp_path, "key", start, out)
+            assert out == ["ok"]
+        assert flight.most == 2 and len(srv.requests) == 4
+        refuse.set()
+        flight.most = 0
+        start = threading.Barrier(3)
+        out = []
+        runs = [
+            threading.Thread(target=_read_both, args=(srv.url, tmp_path, "key", start, out))
+            for _ in range(3)
+        ]
+        for thread in runs:
+            thread.start()
+        for thread in runs:
+            thread.join(timeout=30)
+    assert sorted(out) == ["401", "401", "None"]
+    assert len(srv.requests) == 4 + 3 and flight.most == 2
+    (entry,) = json.loads((tmp_path / RECORD).read_text())["targets"].values()
+    assert len(entry["failures"]) == 3 and "good" not in entry
