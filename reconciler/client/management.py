@@ -55,6 +55,7 @@ from reconciler.client.transport import (
     MANAGEMENT_PREFIX,
     AuthGuard,
     ProxyChoice,
+    Redactions,
     Session,
     normalize_api_base,
     parse_model,
@@ -113,8 +114,8 @@ class ManagementClient(ConfigAPI):
         transport: an httpx transport, for tests that need one (it then decides proxies and
             deadlines itself).
         redact: values besides the key to mask in every error message (the secrets the
-            caller holds: a server may quote one back in an error text); see also
-            ``set_redactions``.
+            caller holds: a server may quote one back in an error text), or a function
+            giving them at the first error; see also ``set_redactions``.
         auth_guard: consulted before the first authenticated request of a key and told how
             it went (``reconciler.statedir.auth_record.AuthRecord`` remembers failed attempts
             across processes); see ``transport.AuthGuard``.
@@ -135,7 +136,7 @@ class ManagementClient(ConfigAPI):
         on_server_version: Callable[[ServerVersion], object] | None = None,
         on_unauthorized: Callable[[errors.UnauthorizedError], object] | None = None,
         transport: httpx.BaseTransport | None = None,
-        redact: Iterable[str] = (),
+        redact: Redactions = (),
         auth_guard: AuthGuard | None = None,
     ) -> None:
         self.api_base = normalize_api_base(api_base)
@@ -210,7 +211,7 @@ class ManagementClient(ConfigAPI):
         """The proxy requests go through (from the environment), or None for direct."""
         return self._session.proxy
 
-    def set_redactions(self, values: Iterable[str]) -> None:
+    def set_redactions(self, values: Redactions) -> None:
         """Mask these values (besides the key) in every later error message."""
         self._session.set_redactions(values)
 

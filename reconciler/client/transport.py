@@ -75,6 +75,7 @@ __all__ = [
     "MANAGEMENT_PREFIX",
     "SMALL_ANSWER_LIMIT",
     "AuthGuard",
+    "Redactions",
     "AuthOutcome",
     "Expect",
     "ProxyChoice",
@@ -345,6 +346,9 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
 AuthOutcome = Literal["ok", "refused", "banned", "unknown"]
 
 _A = TypeVar("_A")
+#: The values masked in error messages besides the key, or a function giving them (called at
+#: the first error, so that a run that meets none never collects them).
+Redactions = Iterable[str] | Callable[[], Iterable[str]]
 _B = TypeVar("_B")
 
 
@@ -526,14 +530,14 @@ class Session:
         on_server_version: Callable[[ServerVersion], object] | None,
         on_unauthorized: Callable[[errors.UnauthorizedError], object] | None,
         transport: httpx.BaseTransport | None,
-        redact: Iterable[str] = (),
+        redact: Redactions = (),
         auth_guard: AuthGuard | None = None,
     ) -> None:
         self.origin = origin
         self._key = SecretStr((management_key or "").strip())
         self._on_server_version = on_server_version
         self._on_unauthorized = on_unauthorized
-        self._redact: tuple[str, ...] = tuple(redact)
+        self._redact: Redactions = redact if callable(redact) else tuple(redact)
         self._guard = auth_guard
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
         self.timeout = timeout
@@ -591,10 +595,11 @@ class Session:
             self._halt = None
             self._verified = False
 
-    def set_redactions(self, values: Iterable[str]) -> None:
+    def set_redactions(self, values: Redactions) -> None:
         """Values (besides the key) masked in every error message: the secrets the caller
-        holds, which a server may quote back in an error text."""
-        self._redact = tuple(values)
+        holds, which a server may quote back in an error text (or a function giving them,
+        called at the first error)."""
+        self._redact = values if callable(values) else tuple(values)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -943,7 +948,10 @@ class Session:
             self.request_count += 1
 
     def _secrets(self) -> list[str]:
-        return [self._key.get_secret_value(), *self._redact]
+        redactions = self._redact
+        if callable(redactions):  # computed at the first error only (a walk of the state)
+            redactions = self._redact = tuple(redactions())
+        return [self._key.get_secret_value(), *redactions]
 
     def _unreachable(self, method: str, endpoint: str, what: str) -> errors.UnreachableError:
         error = errors.UnreachableError(

@@ -141,7 +141,7 @@ def client_for(
     return planning.make_client(
         target,
         state_dir=state,
-        redact=planning.secret_values(desired) if desired is not None else (),
+        redact=(lambda: planning.secret_values(desired)) if desired is not None else (),
         announce=sys.stderr,
     )
 

@@ -10,6 +10,7 @@ the unread one may hold.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -290,7 +291,7 @@ def clients_for(
         for name, target in targets.items():
             state = loaded.fleet.states[name]
             client = planning.make_client(
-                target, state_dir=state_dir, redact=planning.secret_values(state)
+                target, state_dir=state_dir, redact=functools.partial(planning.secret_values, state)
             )
             out[name] = stack.enter_context(client)
         yield out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import errors
 from reconciler.client.management import ManagementClient
-from reconciler.client.transport import ProxyChoice
+from reconciler.client.transport import ProxyChoice, Redactions
 from reconciler.core import auth_diff, secrets
 from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.plan import Plan, PlanOptions, make_plan
@@ -173,7 +173,7 @@ def make_client(
     target: Target,
     *,
     state_dir: Path | None = None,
-    redact: Iterable[str] = (),
+    redact: Redactions = (),
     announce: TextIO | None = None,
 ) -> ManagementClient:
     """The client for ``target``; an unusable CA bundle is a usage error naming --ca-cert.

@@ -8,6 +8,8 @@ warned about.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hostile_server import HostileServer, Reply, Seen
 
@@ -60,6 +62,34 @@ def test_set_redactions_applies_to_later_errors() -> None:
         with pytest.raises(errors.ApiError) as caught:
             client.get_config_yaml()
     assert SECRET not in str(caught.value)
+
+
+def test_redactions_given_as_a_function_are_collected_at_the_first_error() -> None:
+    """A plan passes the desired state's secrets as a function (walking a large state costs
+    ~10 ms): not called while every answer is a success, called once an error is met, and
+    its values masked from then on."""
+    calls: list[int] = []
+
+    def values() -> list[str]:
+        calls.append(1)
+        return [SECRET]
+
+    failing = threading.Event()
+
+    def handler(_req: Seen) -> Reply:
+        if failing.is_set():
+            return Reply.json({"error": f"bad {SECRET}"}, 400)
+        return Reply.json({"files": []})
+
+    with HostileServer(handler) as srv, _client(srv.url, redact=values) as client:
+        client.list_auth_files()
+        assert calls == []
+        failing.set()
+        for _ in range(2):
+            with pytest.raises(errors.ApiError) as caught:
+                client.list_auth_files()
+            assert SECRET not in str(caught.value) and "bad ***" in str(caught.value)
+    assert calls == [1]
 
 
 def test_secret_values_of_the_desired_state() -> None:
