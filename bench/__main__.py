@@ -107,8 +107,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def title(settings: Settings) -> str:
     return (
-        f"cpa-reconciler benchmark: CPA v7.2.140 emulator in-process, auth_cost "
-        f"{settings.auth_cost:g} s per authenticated request; {os.cpu_count()} CPUs, "
+        "cpa-reconciler benchmark: CPA v7.2.140 emulator in-process (fleet: one process each), "
+        f"auth_cost {settings.auth_cost:g} s per authenticated request; {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}"
     )
 
@@ -144,8 +144,10 @@ def notes(settings: Settings) -> list[str]:
         "file entries. Held to 2 requests per server and 1.5x the single-server plan. 'of it': "
         "clocks inside the real command around desired.fleet.load_fleet, "
         "planning.make_client (once per target), pipeline.fleet.read_fleet, "
-        "core.fleet.make_fleet_plan and output.fleet.render_text. The emulators share the "
-        "benchmark's process (one GIL), where real servers would not.",
+        "core.fleet.make_fleet_plan and output.fleet.render_text. Each emulator of this row, "
+        "the fleet's and the single-server plan's, runs in a process of its own "
+        "(bench/served.py), as real servers run on machines of their own (here they share the "
+        "machine's CPUs); requests are counted in each one's own log.",
         "daemon: the daemon's own cycle (reconciler.daemon.cycle.Reconciler.tick, observe mode) "
         "called back to back in one process, every cycle a success with no drift. memory: RSS "
         "after the first cycle, the 10th, half-way and the last; 'grows' is the last minus "

@@ -1,11 +1,13 @@
 """A no-change plan over a fleet (issue 14): ``reconciler plan FLEET --detailed-exitcode`` over
 10 emulators, against a single-server plan of one server's share, side by side in one run.
 
-Every emulator runs in the benchmark's process with the auth cost, each with its own port and
-the same management key. The fleet file declares ``targets x files`` auth files placed by
-``spread`` (rendezvous hashing, ``reconciler.core.fleet.placement``), and each emulator is seeded
-with exactly the files the placement gives it (about ``files`` each): nothing to create, move
-or delete, so the plan exits 0. Its config section is the one of the single-server desired
+Every emulator runs in a process of its own (``bench.served``), as real servers run on
+machines of their own, with the auth cost, its own port and the same management key; the
+single-server plan's emulator too, so that both sides are served alike. The fleet file
+declares ``targets x files`` auth files placed by ``spread`` (rendezvous hashing,
+``reconciler.core.fleet.placement``), and each emulator is seeded with exactly the files the
+placement gives it (about ``files`` each): nothing to create, move or delete, so the plan
+exits 0. Its config section is the one of the single-server desired
 state beside it (``debug: false`` and ``fleet_api_keys`` api-keys, the servers holding the
 same), and its file entries have the same shape (source, ``disabled``, ``priority``, ``note``).
 
@@ -22,11 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.fixtures import file_name, seeded_emulator, write_desired, write_fleet_desired
+from bench.fixtures import file_name, write_desired, write_fleet_desired
 from bench.runner import BenchError, reconciler_command, run_command, run_job
+from bench.served import ServeSpec, served_emulators
 from bench.table import Row, count, megabytes, seconds, verdict
 from reconciler.core.fleet import FleetTarget, placement
-from reconciler.emulator import Emulator
 
 FLEET_RATIO = 1.5  # whole fleet plan / whole single-server plan
 PER_SERVER = 2  # requests of a no-change plan on each server
@@ -74,23 +76,17 @@ def fleet_rows(
     scenario = f"fleet no-change plan, {targets} targets x {count(files)} files (spread)"
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fleet-")))
-        emus: dict[str, Emulator] = {
-            name: stack.enter_context(
-                seeded_emulator(files=0, keys=keys, auth_cost=auth_cost, indices=shares[name])
-            )
-            for name in names
-        }
-        single_emu = stack.enter_context(
-            seeded_emulator(files=files, keys=keys, auth_cost=auth_cost)
+        specs = [ServeSpec(0, keys, auth_cost, tuple(shares[name])) for name in names]
+        *servers, single_emu = stack.enter_context(
+            served_emulators([*specs, ServeSpec(files, keys, auth_cost)])
         )
         fleet_file = write_fleet_desired(
             tmp / "fleet",
             files=targets * files,
             keys=keys,
-            urls={n: e.url for n, e in emus.items()},
+            urls={name: server.url for name, server in zip(names, servers, strict=True)},
         )
         single_file = write_desired(tmp / "single", files=files, keys=keys, url=single_emu.url)
-        servers = list(emus.values())
         fleet_cmd = [*reconciler_command(), "plan", str(fleet_file), "--detailed-exitcode"]
         single_cmd = [*reconciler_command(), "plan", str(single_file), "--detailed-exitcode"]
         progress(f"{scenario}: warm-up (bytecode, caches), not measured")
