@@ -19,6 +19,7 @@ until ``reset()`` or ``set_management_key()``, and it never sends one without a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -218,6 +219,12 @@ class ManagementClient(ConfigAPI):
     def set_management_key(self, management_key: str | None) -> None:
         """Use a new key from now on (also lifts the halt)."""
         self._session.set_key(management_key)
+
+    def at_once(self) -> contextlib.AbstractContextManager[bool]:
+        """A window in which requests from any thread go out at once when the key is known
+        to work (True), else one at a time as ever (False); at most two in the window. See
+        ``transport.Session.at_once``."""
+        return self._session.at_once()
 
     def together(self, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
         """Two calls of this client (each one request, and what is done with its answer),

@@ -75,10 +75,10 @@ __all__ = [
     "MANAGEMENT_PREFIX",
     "SMALL_ANSWER_LIMIT",
     "AuthGuard",
-    "Redactions",
     "AuthOutcome",
     "Expect",
     "ProxyChoice",
+    "Redactions",
     "Reply",
     "Session",
     "answer_limit",
@@ -564,7 +564,7 @@ class Session:
         )
         self._state_lock = threading.Lock()
         self._probe_lock = threading.Lock()
-        self._thread = threading.local()  # ``presumed``: this thread sends for ``together``
+        self._open_window: list[errors.ApiError] | None = None  # see ``at_once``
         self._verified = False
         self._halt: _Halt | None = None
         self.request_count = 0
@@ -639,80 +639,63 @@ class Session:
         with self._gate(method, endpoint):
             return self._send_with_retries(request, method, endpoint, expect, delays, timeout)
 
-    def together(self, first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
-        """``first()`` and ``second()`` (each a request of this session), sent at once when
-        the key is known to work, else one after the other; their answers, or the first error
-        (in call order) once both are done.
+    @contextlib.contextmanager
+    def at_once(self) -> Iterator[bool]:
+        """A window in which this session's requests, from any thread, go out at once, with
+        no one-at-a-time probe, when the key is known to work (True); else False, and
+        requests go out as ever. The caller sends at most two requests in the window.
 
         Known to work: a request with this key already passed in this session, or the auth
-        guard says it passed on this target last time with no failure since (asked under
-        the guard's lock, held across both requests, so that other runs wait for their
-        outcome). A key changed on the server meanwhile then costs two failed attempts, not
-        one: the guard records both, and the next runs send one at a time again.
+        guard says it passed on this target last time with no failure since. The guard's
+        lock is then held until the window closes (other runs wait for the outcome), and it
+        is told how the requests went: a pass if one passed, else the first refusal, and a
+        second 401 as the second failed attempt it was. A key changed on the server meanwhile
+        thus costs two failed attempts, not one, and the next runs send one at a time again.
         """
         guard = self._guard
-        if not self._verified and guard is not None:
-            key = self._key.get_secret_value()
-            with self._probe_lock:
-                if not self._verified:
-                    self._check_may_send("GET", MANAGEMENT_PREFIX)
-                    if guard.before(key, "GET", MANAGEMENT_PREFIX):
-                        return self._presumed_pair(guard, key, first, second)
+        if self._verified or guard is None:
+            yield self._verified
+            return
+        key = self._key.get_secret_value()
+        with self._probe_lock:
+            if self._verified:
+                known = True
+            else:
+                self._check_may_send("GET", MANAGEMENT_PREFIX)
+                known = guard.before(key, "GET", MANAGEMENT_PREFIX)
+                if not known:
                     guard.after(key, "unknown", None)  # nothing sent: the lock released
-        if not self._verified:
-            answer = first()  # the probe: one failed attempt at most
-            return answer, second()
-        return self._pair(first, second)
+                elif not self._verified:
+                    yield from self._window(guard, key)
+                    return
+        yield known
 
-    def _presumed_pair(
-        self, guard: AuthGuard, key: str, first: Callable[[], _A], second: Callable[[], _B]
-    ) -> tuple[_A, _B]:
-        """``_pair`` under the guard's lock (``before`` taken), then tell it how it went: a
-        pass if either passed, else what the first refusal says; a second 401 is recorded
-        as the second failed attempt it was."""
-        failures: list[BaseException] = []
+    def _window(self, guard: AuthGuard, key: str) -> Iterator[bool]:
+        """``at_once`` with the guard's lock held: requests pass ``_gate`` unprobed, their
+        refusals collected, and the guard told at the end."""
+        met: list[errors.ApiError] = []
+        self._open_window = met
         try:
-            return self._pair(first, second, failures)
+            yield True
         finally:
-            outcomes = [_auth_outcome(e) for e in failures if isinstance(e, errors.ApiError)]
-            said = [(outcome, seconds) for outcome, seconds in outcomes if outcome != "unknown"]
+            self._open_window = None
+            said = [o for o in map(_auth_outcome, met) if o[0] != "unknown"]
             outcome: AuthOutcome = said[0][0] if said else "unknown"
             seconds = said[0][1] if said else None
             guard.after(key, "ok" if self._verified else outcome, seconds)
             if not self._verified and [o for o, _ in said].count("refused") > 1:
                 guard.after(key, "refused", None)
 
-    def _pair(
-        self,
-        first: Callable[[], _A],
-        second: Callable[[], _B],
-        failures: list[BaseException] | None = None,
-    ) -> tuple[_A, _B]:
-        """``second()`` in a thread of its own while ``first()`` runs in this one; both
-        marked ``presumed`` for ``_gate`` when ``failures`` collects their errors."""
-        presumed = failures is not None
-        answers: list[Any] = [None, None]
-        raised: list[BaseException | None] = [None, None]
-
-        def run(index: int, call: Callable[[], Any]) -> None:
-            self._thread.presumed = presumed
-            try:
-                answers[index] = call()
-            except BaseException as exc:  # raised again below, in call order
-                raised[index] = exc
-            finally:
-                self._thread.presumed = False
-
-        worker = threading.Thread(target=run, args=(1, second), name="cpa-together", daemon=True)
-        worker.start()
-        run(0, first)
-        worker.join()
-        errors_met = [exc for exc in raised if exc is not None]
-        if failures is not None:
-            failures.extend(errors_met)
-        if errors_met:
-            raise errors_met[0]
-        return answers[0], answers[1]
+    def together(self, first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
+        """``first()`` and ``second()`` (each a request of this session, and what is done
+        with its answer), at once when the key is known to work (``at_once``), else one
+        after the other, the first alone probing the key; their answers, or the first error
+        (in call order) once both are done."""
+        with self.at_once() as known:
+            if known:
+                return run_pair(first, second)
+        answer = first()
+        return answer, second()
 
     def healthz(self) -> bool:
         """GET ``/healthz`` without a key; True on 200, False on any other answer or none."""
@@ -791,8 +774,13 @@ class Session:
         (other processes' failed attempts) before the first one, and tell it how it went."""
         guard = self._guard
         key = self._key.get_secret_value()
-        if getattr(self._thread, "presumed", False):
-            yield  # ``together`` holds the guard and tells it how both requests went
+        window = self._open_window
+        if window is not None:  # ``at_once`` holds the guard and tells it how it went
+            try:
+                yield
+            except errors.ApiError as exc:
+                window.append(exc)
+                raise
             return
         if self._verified:
             try:
@@ -1053,6 +1041,28 @@ class Session:
             self.server_version = seen
         if self._on_server_version is not None:
             self._on_server_version(seen)
+
+
+def run_pair(first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
+    """``second()`` in a thread of its own while ``first()`` runs in this one; both answers,
+    or the first error (in call order) once both are done."""
+    answers: list[Any] = [None, None]
+    raised: list[BaseException | None] = [None, None]
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            answers[index] = call()
+        except BaseException as exc:  # raised again below, in call order
+            raised[index] = exc
+
+    worker = threading.Thread(target=run, args=(1, second), name="cpa-pair", daemon=True)
+    worker.start()
+    run(0, first)
+    worker.join()
+    for exc in raised:
+        if exc is not None:
+            raise exc
+    return answers[0], answers[1]
 
 
 def _auth_outcome(exc: errors.ApiError) -> tuple[AuthOutcome, float | None]:
