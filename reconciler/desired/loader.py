@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Protocol, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -38,7 +38,13 @@ from reconciler.core.model import (
 from reconciler.core.model import Path as ConfigPath
 from reconciler.desired import references
 from reconciler.desired.field_rules import LEGACY_FIELD_NAMES, field_name_hint, normalise_fields
-from reconciler.desired.yaml_io import YamlDocument, YamlPath, format_path, read_yaml
+from reconciler.desired.yaml_io import (
+    OnSection,
+    YamlDocument,
+    YamlPath,
+    format_path,
+    read_yaml,
+)
 from reconciler.errors import DesiredStateError, ReferenceError_, SourceError, UsageError
 from reconciler.gc_pause import gc_paused
 from reconciler.local_files import (
@@ -159,6 +165,7 @@ def load_desired(
     resolve_references: bool = True,
     resolve_key: bool = False,
     defer_sources: bool = False,
+    on_section: OnSection | None = None,
 ) -> LoadedDesired:
     """Read, resolve and validate the desired-state file at ``path``.
 
@@ -174,11 +181,15 @@ def load_desired(
     when ``management_key`` is asked for. ``defer_sources``: check every entry but read no
     ``source`` yet; ``with_sources`` reads the ones a plan needs (a file missing on the server,
     or ``replace: true``): a no-change plan of 10,000 files then reads none of them.
+    ``on_section``: told each top-level section as soon as it is read (``yaml_io.OnSection``),
+    before anything is checked: a hint (``plan`` starts its reads once it has the target).
     """
     # A 10,000-entry file is some million new objects and no garbage: cyclic collections
     # while they are built walked them all again and again (~0.5 s of ~1.5 s).
     with gc_paused():
-        loaded = _load(Path(path), environ, resolve_references, resolve_key, defer_sources)
+        loaded = _load(
+            Path(path), environ, resolve_references, resolve_key, defer_sources, on_section
+        )
     for text in loaded.warnings:
         (warn or _warn_once)(text)
     return loaded
@@ -199,8 +210,9 @@ def _load(
     resolve_references: bool,
     resolve_key: bool,
     defer_sources: bool = False,
+    on_section: OnSection | None = None,
 ) -> LoadedDesired:
-    document = read_yaml(file)
+    document = read_yaml(file, on_section=on_section)
     _check_top_level(document)
     _check_keys_are_strings(document.data, (), document)
     # abspath, not resolve(): a symlinked desired file keeps its own directory as the base.
@@ -886,8 +898,22 @@ def _refuse_constant(name: str) -> Any:
 # Target
 
 
+class TargetSource(Protocol):
+    """What ``resolve_target`` reads of a desired file: a ``LoadedDesired``, or the target
+    section read before the rest of the file (``pipeline.prefetch``)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def target_url(self) -> str | None: ...
+
+    @property
+    def management_key(self) -> str | None: ...
+
+
 def resolve_target(
-    loaded: LoadedDesired | None,
+    loaded: TargetSource | None,
     *,
     url: str | None = None,
     key_file: str | os.PathLike[str] | None = None,

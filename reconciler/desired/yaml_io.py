@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,8 +144,19 @@ def format_path(path: Sequence[Any]) -> str:
     return text or "(top level)"
 
 
-def read_yaml(path: str | Path, *, name: str | None = None) -> YamlDocument:
-    """Read and parse the YAML file at ``path``; ``name`` (default: the path) names it in errors."""
+#: Told each top-level key as it is read (with None), and again with its value once that value,
+#: a mapping, has been read, while the rest of the document is still being read
+#: (``read_yaml``). A hint, not the document: the document read in the end decides (a later
+#: error, or a duplicate key, still fails the read).
+OnSection = Callable[[str, dict[str, Any] | None], None]
+
+
+def read_yaml(
+    path: str | Path, *, name: str | None = None, on_section: OnSection | None = None
+) -> YamlDocument:
+    """Read and parse the YAML file at ``path``; ``name`` (default: the path) names it in errors.
+    ``on_section``: see ``OnSection`` (told only on the fast path, plain documents; it must
+    not raise)."""
     shown = name if name is not None else str(path)
     try:
         raw = read_bounded(path, DOCUMENT_LIMIT)
@@ -161,17 +172,19 @@ def read_yaml(path: str | Path, *, name: str | None = None) -> YamlDocument:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DesiredStateError("not valid UTF-8", path=shown, line=line) from exc
-    return parse_yaml(text, name=shown)
+    return parse_yaml(text, name=shown, on_section=on_section)
 
 
-def parse_yaml(text: str, *, name: str, libyaml: bool = True) -> YamlDocument:
+def parse_yaml(
+    text: str, *, name: str, libyaml: bool = True, on_section: OnSection | None = None
+) -> YamlDocument:
     """Parse one YAML document from ``text``; ``name`` names it in error messages.
 
     ``libyaml=False`` composes with the pure-Python parser only (the answer is the same; the
     tests compare the two).
     """
     if libyaml:
-        direct = _build_libyaml(text, name)
+        direct = _build_libyaml(text, name, on_section=on_section)
         if direct is not None:
             return direct
     yaml = _pure_yaml()
@@ -382,7 +395,9 @@ def safe_data(text: str) -> tuple[Any] | None:
     return None if built is None else (built.data,)
 
 
-def _build_libyaml(text: str, name: str, *, typed: bool = False) -> YamlDocument | None:
+def _build_libyaml(
+    text: str, name: str, *, typed: bool = False, on_section: OnSection | None = None
+) -> YamlDocument | None:
     """The document built straight from libyaml's events, with no node tree in between
     (a third of the time on a 10,000-entry file), for the plain documents desired states are:
     ``None`` at the first thing it does not handle (an anchor or alias, a merge key, an
@@ -395,7 +410,7 @@ def _build_libyaml(text: str, name: str, *, typed: bool = False) -> YamlDocument
     if any(char in text for char in _PURE_ONLY) or _MARKERS.findall(text) not in ([], ["---"]):
         return None
     try:
-        return _build_events(_CParser(text), name, typed)
+        return _build_events(_CParser(text), name, typed, on_section)
     except Exception:  # any doubt at all: the node path decides
         return None
 
@@ -418,9 +433,11 @@ _NO_KEY = object()
 _TYPED_PLAIN_TAGS = _PLAIN_TAGS | {_TAG + "timestamp"}
 
 
-def _build_events(parser: Any, name: str, typed: bool) -> YamlDocument | None:
+def _build_events(
+    parser: Any, name: str, typed: bool, on_section: OnSection | None = None
+) -> YamlDocument | None:
     """``typed``: timestamps built as ``datetime`` (YAML(typ="safe")), else kept as written;
-    no lines are recorded then (nobody asks)."""
+    no lines are recorded then (nobody asks). ``on_section``: see ``OnSection``."""
     strings, plain = (
         (_STRING_TAGS - {_TAG + "timestamp"}, _TYPED_PLAIN_TAGS)
         if typed
@@ -467,6 +484,10 @@ def _build_events(parser: Any, name: str, typed: bool) -> YamlDocument | None:
                 return None
             if not stack:
                 root = frame.container
+            elif on_section is not None and len(stack) == 1 and type(frame.container) is dict:
+                (key,) = frame.path or (None,)  # () when typed: nobody asks then
+                if type(key) is str:
+                    on_section(key, frame.container)
             continue
         else:
             return None  # an alias, or anything unexpected
@@ -487,6 +508,8 @@ def _build_events(parser: Any, name: str, typed: bool) -> YamlDocument | None:
                 if is_collection or value in parent:
                     return None
                 frame.key, frame.key_line = value, line
+                if on_section is not None and len(stack) == 1 and type(value) is str:
+                    on_section(value, None)
                 continue
             else:
                 if not typed:
