@@ -131,7 +131,9 @@ def notes(settings: Settings) -> list[str]:
         "files and 2x at 10,000. 'of the command': start-up and imports are the plan's imports "
         "alone (`python -c` building the plan command); loading and the rest are timed inside "
         "the real command (reconciler.cli.main, imports excluded) by clocks around "
-        "planning.load and live.fetch_live ('GETs and parsing'). floor: the two GETs with bare "
+        "planning.load (the two reads in flight meanwhile once the key is known to work: "
+        "pipeline.prefetch) and prefetch.Prefetch.take plus live.fetch_live ('reads past "
+        "loading': waiting for them). floor: the two GETs with bare "
         "httpx, the listing parsed with json, imports excluded; the command's time past loading "
         "is held to 1.5x of it at the largest size. naive: the floor plus GET "
         "/auth-files/download for every file.",

@@ -32,7 +32,7 @@ class PhaseClock:
 
     @contextmanager
     def around(
-        self, module: ModuleType, name: str, phase: str, *, calls: int | None = None
+        self, module: ModuleType | type, name: str, phase: str, *, calls: int | None = None
     ) -> Iterator[None]:
         """Time ``module.name`` as ``phase``; ``calls``: how many times the command must call
         it (default: ``check``'s ``expected_calls``), the phase being their total time."""

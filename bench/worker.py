@@ -30,7 +30,7 @@ import httpx
 from bench.phases import PhaseClock
 from reconciler import cli
 from reconciler.core.config_diff import diff_config
-from reconciler.pipeline import config_document, live, planning
+from reconciler.pipeline import config_document, live, planning, prefetch
 
 MANAGEMENT = "/v0/management"
 Spec = dict[str, Any]
@@ -91,12 +91,15 @@ def job_plan(spec: Spec) -> dict[str, Any]:
     """``reconciler plan DESIRED --detailed-exitcode`` in-process (``reconciler.cli.main``, the
     real command), imports excluded: rc 0 means no changes. Clocks around the functions it calls
     split its time: ``load_wall`` (``planning.load``: the desired file read, checked, its
-    references resolved) and ``fetch_wall`` (``live.fetch_live``: the GETs and their parsing);
-    the rest is the target, the plan itself and its rendering."""
+    references resolved, the two reads in flight meanwhile when the key is known to work) and
+    the reads' time past it: ``take_wall`` (``prefetch.Prefetch.take``: waiting for the early
+    reads) and ``fetch_wall`` (``live.fetch_live``: the reads when they were not made early,
+    and any download); the rest is the target, the plan itself and its rendering."""
     cli.build_parser(only="plan")  # imports what the command imports, before the clock starts
     phases = PhaseClock()
     with (
         phases.around(planning, "load", "load_wall"),
+        phases.around(prefetch.Prefetch, "take", "take_wall"),
         phases.around(live, "fetch_live", "fetch_wall"),
     ):
         answer = measured(lambda: _cli(["plan", spec["desired"], "--detailed-exitcode"]))

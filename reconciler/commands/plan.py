@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.commands import options
 from reconciler.desired import file_kind
 from reconciler.output import plan_json, render
-from reconciler.pipeline import planfile, planning
+from reconciler.pipeline import planfile, planning, prefetch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,17 +50,33 @@ def run(args: argparse.Namespace) -> int:
         many = fleet.load_fleet(args.desired, environ=os.environ, defer_sources=True)
         return fleet_run.run_plan(args, many)
     options.refuse_single_target_flags(args)
-    # Sources are read once the listing says which files are missing (plan_once).
-    loaded = planning.load(args.desired, os.environ, defer_sources=True)
-    target = planning.target_for(loaded, options.target_options(args), os.environ)
+    opts = options.target_options(args)
     state_dir = options.state_dir(args, Path(args.desired))
-    with options.client_for(target, state_dir, loaded.state) as client:
+    # The two reads start from the target section while the rest loads, with a key known
+    # to work only (pipeline.prefetch); sources are read once the listing says which files
+    # are missing (plan_once).
+    early = prefetch.Prefetch(Path(args.desired), opts, os.environ, lambda: state_dir)
+    try:
+        loaded = planning.load(
+            args.desired, os.environ, defer_sources=True, on_section=early.on_section
+        )
+        target = planning.target_for(loaded, opts, os.environ)
+        taken = early.take(target, config=loaded.state.config is not None)
+    finally:
+        early.close()
+    if taken is None:
+        client, reads = options.client_for(target, state_dir, loaded.state), None
+    else:
+        client, reads = taken
+        client.set_redactions(lambda: planning.secret_values(loaded.state))
+    with client:
         planned = planning.plan_once(
             loaded,
             target,
             client,
             allow_mass_delete=args.allow_mass_delete,
             allow_replace=args.allow_replace,
+            reads=reads,
         )
     secret_paths = loaded.state.secret_paths
     if args.out or args.json:  # the fingerprints hash every file: ~0.3 s at 10,000 files

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler import errors
@@ -26,35 +27,60 @@ if TYPE_CHECKING:
     from reconciler.client.models import AuthFileSummary
 
 
+Listing = Callable[[list["AuthFileSummary"]], None]
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The reads every plan makes: ``config.yaml`` (its text and data, None when the config
+    is not managed) and the auth-file listing."""
+
+    config: tuple[str, dict[str, Any]] | None
+    files: dict[str, LiveAuthFile]
+
+
+def read_config(client: ManagementClient) -> tuple[str, dict[str, Any]]:
+    """``GET /config.yaml``: its text and its data."""
+    raw = client.get_config_yaml()
+    return raw, config_document.parse(raw)
+
+
+def read_files(
+    client: ManagementClient, on_listing: Listing | None = None
+) -> dict[str, LiveAuthFile]:
+    """``GET /auth-files``, by name; ``on_listing`` sees the listing as read."""
+    # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
+    with gc_paused():
+        summaries = client.list_auth_file_summaries()
+        if on_listing is not None:
+            on_listing(summaries)
+        return {f.name: to_live_auth_file(f) for f in summaries}
+
+
 def fetch_live(
     client: ManagementClient,
     desired: DesiredState,
     *,
-    on_listing: Callable[[list[AuthFileSummary]], None] | None = None,
+    on_listing: Listing | None = None,
+    reads: Reads | None = None,
 ) -> LiveState:
     """The live config (when the desired state manages it) and the auth-file set.
-    ``on_listing`` sees the listing as read (a fleet takes the credentials' identities)."""
-    text: str | None = None
-    config: dict[str, Any] | None = None
-
-    def read_files() -> dict[str, LiveAuthFile]:
-        # Tens of thousands of new objects at 10,000 files, none in a cycle (see gc_pause).
-        with gc_paused():
-            summaries = client.list_auth_file_summaries()
-            if on_listing is not None:
-                on_listing(summaries)
-            return {f.name: to_live_auth_file(f) for f in summaries}
-
-    if desired.config is None:
-        files = read_files()
-    else:
-
-        def read_config() -> tuple[str, dict[str, Any]]:
-            raw = client.get_config_yaml()
-            return raw, config_document.parse(raw)
-
-        # Both reads at once when the key is known to work (the config parsed meanwhile).
-        (text, config), files = client.together(read_config, read_files)
+    ``on_listing`` sees the listing as read (a fleet takes the credentials' identities).
+    ``reads``: the two reads, already made (``pipeline.prefetch``)."""
+    if reads is None:
+        if desired.config is None:
+            reads = Reads(None, read_files(client, on_listing))
+        else:
+            # Both reads at once when the key is known to work (the config parsed meanwhile).
+            reads = Reads(
+                *client.together(
+                    lambda: read_config(client), lambda: read_files(client, on_listing)
+                )
+            )
+    text, config = (
+        reads.config if reads.config is not None and desired.config is not None else (None, None)
+    )
+    files = dict(reads.files)
     for entry in desired.auth_files:
         have = files.get(entry.name)
         if have is not None and _needs_content(entry, have):

@@ -24,6 +24,7 @@ from reconciler.core.model import DesiredState, LiveState
 from reconciler.core.plan import Plan, PlanOptions, make_plan
 from reconciler.core.safety import SafetyOptions
 from reconciler.desired.loader import LoadedDesired, load_desired, resolve_target
+from reconciler.desired.yaml_io import OnSection
 from reconciler.pipeline import live
 from reconciler.statedir.auth_record import AuthRecord
 
@@ -122,10 +123,19 @@ def check_url(url: str, *, allow_insecure_http: bool) -> None:
         )
 
 
-def load(path: str, environ: Mapping[str, str], *, defer_sources: bool = False) -> LoadedDesired:
+def load(
+    path: str,
+    environ: Mapping[str, str],
+    *,
+    defer_sources: bool = False,
+    on_section: OnSection | None = None,
+) -> LoadedDesired:
     """The desired state at ``path``. ``defer_sources``: read no auth-file source yet;
-    ``plan_once`` reads those the plan needs (``needed_sources``)."""
-    return load_desired(Path(path), environ=environ, defer_sources=defer_sources)
+    ``plan_once`` reads those the plan needs (``needed_sources``). ``on_section``: told each
+    top-level section as it is read (``pipeline.prefetch``)."""
+    return load_desired(
+        Path(path), environ=environ, defer_sources=defer_sources, on_section=on_section
+    )
 
 
 def needed_sources(desired: DesiredState, live_state: LiveState) -> set[str]:
@@ -323,11 +333,13 @@ def plan_once(
     allow_mass_delete: bool = False,
     allow_replace: bool = False,
     next_key: str | None = None,
+    reads: live.Reads | None = None,
 ) -> Planned:
     """Plan ``loaded`` against the live server. ``${management-key}`` is bound to the key in
-    use, or to ``next_key`` when rotating to it (the lockout guard then accepts exactly it)."""
+    use, or to ``next_key`` when rotating to it (the lockout guard then accepts exactly it).
+    ``reads``: the config and listing reads, already made (``pipeline.prefetch``)."""
     loaded = loaded.with_management_key(next_key or target.key)
-    live_state = live.fetch_live(client, loaded.state)
+    live_state = live.fetch_live(client, loaded.state, reads=reads)
     if loaded.sources_deferred:
         loaded = loaded.with_sources(needed_sources(loaded.state, live_state))
     plan = build_plan(

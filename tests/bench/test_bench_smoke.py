@@ -106,7 +106,7 @@ def test_the_whole_command_runs_beside_the_minimal_script(run: Run) -> None:
         assert "(CPU " in minimal["wall"]
         assert _count(_find(rows, scenario, IMPORTS)["requests"]) == 0
         assert _find(rows, scenario, LOADING)["requests"] == ""
-        assert "GETs and parsing" in _find(rows, scenario, REST)["wall"]
+        assert "reads past loading" in _find(rows, scenario, REST)["wall"]
 
 
 def test_creates_are_batched_and_the_baseline_is_one_per_file(run: Run) -> None:
