@@ -18,7 +18,8 @@ _FLEET_LINE = re.compile(r"^(?:targets|\"targets\"|'targets')[ \t]*:", re.MULTIL
 
 
 def is_fleet_text(text: str) -> bool:
-    return _FLEET_LINE.search(text) is not None
+    # The plain search first: a multi-line pattern over a 10,000-entry file costs ~10 ms.
+    return "targets" in text and _FLEET_LINE.search(text) is not None
 
 
 def is_fleet_file(path: str | os.PathLike[str]) -> bool:
