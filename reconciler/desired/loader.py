@@ -214,7 +214,8 @@ def _load(
 ) -> LoadedDesired:
     document = read_yaml(file, on_section=on_section)
     _check_top_level(document)
-    _check_keys_are_strings(document.data, (), document)
+    if not document.string_keys:  # else known while the YAML was read
+        _check_keys_are_strings(document.data, (), document)
     # abspath, not resolve(): a symlinked desired file keeps its own directory as the base.
     base = _Base(shown=file.parent, absolute=Path(os.path.abspath(file)).parent)
     modes = _Modes(environ, resolve_references)
@@ -730,8 +731,9 @@ def _load_auth_files(
         at = _EntryPlace(index, resolution, document)
         _check_name(entry.name, at)
         if entry.name in seen:
-            raise at.error(f"duplicate auth-file name (first at line {seen[entry.name]})", "name")
-        seen[entry.name] = at.line("name")
+            first = _EntryPlace(seen[entry.name], resolution, document).line("name")
+            raise at.error(f"duplicate auth-file name (first at line {first})", "name")
+        seen[entry.name] = index  # its line only for the message: lines are looked up lazily
         loaded.append(
             _load_entry(entry, at, base, referenced.get(index, frozenset()), read_sources)
         )

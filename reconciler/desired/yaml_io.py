@@ -121,6 +121,8 @@ class YamlDocument:
     name: str
     data: Any
     lines: Mapping[YamlPath, int]
+    string_keys: bool = False
+    """True when every mapping key is known to be a string (the fast path saw each one)."""
 
     def line_of(self, path: Sequence[Any]) -> int:
         """The line of ``path``, or of its nearest written ancestor (1 for the root)."""
@@ -453,6 +455,7 @@ def _build_events(
     lines: dict[YamlPath, int] = {(): 1}
     stack: list[_Frame] = []
     root: Any = _NO_KEY
+    string_keys = True
     count = 0
     while root is _NO_KEY:
         event = get()
@@ -507,6 +510,8 @@ def _build_events(
             elif frame.key is _NO_KEY:  # this is a key
                 if is_collection or value in parent:
                     return None
+                if type(value) is not str:
+                    string_keys = False
                 frame.key, frame.key_line = value, line
                 if on_section is not None and len(stack) == 1 and type(value) is str:
                     on_section(value, None)
@@ -522,7 +527,7 @@ def _build_events(
     get()  # document end
     if type(get()) is not StreamEndEvent:
         return None
-    return YamlDocument(name=name, data=root, lines=lines)
+    return YamlDocument(name=name, data=root, lines=lines, string_keys=string_keys)
 
 
 @functools.lru_cache(maxsize=4096)
