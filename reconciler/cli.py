@@ -88,6 +88,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if _chosen_command(argv) in PARSED_AHEAD:  # before the command's imports, which it overlaps
+        from reconciler.desired import parse_ahead
+
+        parse_ahead.start([arg for arg in argv if not arg.startswith("-")])
     try:
         parser = build_parser(only=_chosen_command(argv) or "")
         try:
@@ -101,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args._run, args)
     with gc_paused():
         return run(args._run, args)
+
+
+# Commands whose desired file is parsed on a second core while they import (desired.parse_ahead).
+PARSED_AHEAD = frozenset({"validate", "plan", "apply"})
 
 
 # Commands that read, compare and exit: the cyclic collector stays paused while they run. What

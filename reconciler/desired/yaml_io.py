@@ -59,6 +59,7 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
+from reconciler.desired import parse_ahead
 from reconciler.errors import DesiredStateError
 from reconciler.local_files import DOCUMENT_LIMIT, read_bounded, shown_size
 
@@ -174,7 +175,11 @@ def read_yaml(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DesiredStateError("not valid UTF-8", path=shown, line=line) from exc
-    return parse_yaml(text, name=shown, on_section=on_section)
+    ahead = parse_ahead.take(raw, on_section)  # parsed on a second core meanwhile, if at all
+    if ahead.parsed is not None:
+        data, lines, string_keys = ahead.parsed
+        return YamlDocument(name=shown, data=data, lines=lines, string_keys=string_keys)
+    return parse_yaml(text, name=shown, on_section=None if ahead.told else on_section)
 
 
 def parse_yaml(
@@ -386,6 +391,12 @@ def _compose_libyaml(text: str) -> tuple[Node | None, bool] | None:
         return _compose_events(_CParser(text))
     except Exception:  # any doubt at all: the pure parser decides, and words any error
         return None
+
+
+def fast_path(text: str, on_section: OnSection | None = None) -> YamlDocument | None:
+    """The document as ``parse_yaml`` builds it on its fast path (libyaml's events straight
+    to data), or None where ``parse_yaml`` would take another path; for ``parse_ahead``."""
+    return _build_libyaml(text, "", on_section=on_section)
 
 
 def safe_data(text: str) -> tuple[Any] | None:
