@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from reconciler.cli import main
+from reconciler.cli import console
 
-raise SystemExit(main())
+console()

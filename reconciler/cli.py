@@ -7,11 +7,16 @@ errors into exit codes (see ``reconciler.errors``). Each command module defines
 No traceback reaches the terminal for what an operator can meet: a ``ReconcilerError`` is its
 ``error: ...`` line and exit code; Ctrl-C exits 130; running out of memory or recursion depth is
 one ``error:`` line and exit 1; a closed output pipe (``plan --json | head``) exits 1 quietly.
+
+``console`` is the process's entry (the console script, ``python -m reconciler``); ``main`` is
+the same command line for callers in the same process (tests, the benchmark), returning the
+exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
 import os
@@ -84,6 +89,39 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             module.add_arguments(cmd)
             cmd.set_defaults(_run=module.run)
     return parser
+
+
+def console() -> typing.NoReturn:
+    """The console script and ``python -m reconciler``: ``main()``, then the exit.
+
+    After a read-only command (``QUICK_EXIT``) that leaves no other thread running, the
+    process ends without tearing down its objects one by one (~40 ms after a 10,000-file
+    plan, whose listing and desired state are hundreds of thousands of objects): standard
+    output and error are flushed and the exit handlers run first, and such a command has no
+    file open for writing (a plan file is written and closed before it returns). Every other
+    command exits as Python does.
+    """
+    argv = sys.argv[1:]
+    code = main(argv)
+    if _chosen_command(argv) in QUICK_EXIT and _only_thread():
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            code = _closed_pipe()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        atexit._run_exitfuncs()  # what interpreter shutdown would run (a parse_ahead child)
+        os._exit(code)
+    sys.exit(code)
+
+
+# Read-only commands whose process may end without its objects torn down (see ``console``).
+QUICK_EXIT = frozenset({"validate", "plan"})
+
+
+def _only_thread() -> bool:
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -190,7 +190,7 @@ def test_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
     missing = sorted(set(package) - names)
     assert not missing, f"not in the wheel: {missing}"
     assert not [n for n in names if n.startswith(("tests/", "examples/", "bench/"))]
-    assert "reconciler = reconciler.cli:main" in scripts
+    assert "reconciler = reconciler.cli:console" in scripts
 
 
 # -- the installed command ----------------------------------------------------------------------
