@@ -97,14 +97,15 @@ def start(candidates: Sequence[str]) -> bool:
 
 
 class Ahead:
-    """What ``take`` found: ``parsed`` is the child's ``(data, lines, string_keys)`` (as in
+    """What ``take`` found: ``parsed`` is the child's ``(data, lines, string_keys,
+    dollar_paths)`` (as in
     ``yaml_io.YamlDocument``), or None (parse the bytes as usual); ``told`` is whether
     ``on_section`` was already told sections (then the usual parse must not tell them again)."""
 
     __slots__ = ("parsed", "told")
 
     def __init__(self) -> None:
-        self.parsed: tuple[Any, Mapping[Any, int], bool] | None = None
+        self.parsed: tuple[Any, Mapping[Any, int], bool, frozenset[Any]] | None = None
         self.told = False
 
 
@@ -172,7 +173,7 @@ def take(raw: bytes, on_section: Callable[[str, Any], None] | None = None) -> Ah
             elif record[0] == "late":
                 late.append(record[1])
             elif record[0] == "done":
-                data, string_keys = record[1], record[2] is True
+                data, string_keys, dollar_paths = record[1], record[2] is True, record[3]
                 break
             elif record[0] == "unsure":
                 raise ValueError("unsure")
@@ -185,7 +186,7 @@ def take(raw: bytes, on_section: Callable[[str, Any], None] | None = None) -> Ah
             ahead.told = True
             on_section(key, data[key])
     _lines = _Lines(pipe, child.pid)
-    ahead.parsed = data, _lines, string_keys
+    ahead.parsed = data, _lines, string_keys, frozenset(dollar_paths)
     _taken += 1
     return ahead
 
@@ -259,7 +260,8 @@ def _parse(
     document = yaml_io.fast_path(text, on_section=told)
     if document is None:
         return ("unsure",), None
-    return ("done", document.data, document.string_keys), dict(document.lines)
+    dollars = tuple(document.dollar_paths or ())
+    return ("done", document.data, document.string_keys, dollars), dict(document.lines)
 
 
 def _end(pid: int) -> None:

@@ -228,6 +228,8 @@ def resolve(
     written (see ``Resolution.key_paths``).
     """
     resolver = _Resolver(environ, read_file, document, start, placeholders, defer)
+    if data is document.data and not start and document.dollar_paths is not None:
+        resolver.reach = _prefixes(document.dollar_paths)
     data = resolver.walk(data, ())
     if resolver.unresolved and not collect:
         raise unresolved_error(resolver.unresolved)
@@ -237,6 +239,12 @@ def resolve(
         unresolved=tuple(resolver.unresolved),
         key_paths=frozenset(resolver.key_paths),
     )
+
+
+def _prefixes(paths: frozenset[YamlPath]) -> set[YamlPath]:
+    """Every path from the root to each of ``paths``: the containers the walk must enter
+    (``YamlDocument.dollar_paths``: no other string holds a ``$``, so none holds a reference)."""
+    return {path[:end] for path in paths for end in range(len(path) + 1)}
 
 
 class _Resolver:
@@ -261,10 +269,13 @@ class _Resolver:
         self.resolved_text = 0
         self.unresolved: list[Unresolved] = []
         self.key_paths: set[YamlPath] = set()
+        self.reach: set[YamlPath] | None = None  # see ``_prefixes``; None: walk everything
 
     def walk(self, value: Any, path: YamlPath) -> Any:
         if isinstance(value, str):
             return self.string(value, path)
+        if self.reach is not None and path not in self.reach:
+            return value  # no string with a "$" inside: nothing to resolve, nothing to copy
         if isinstance(value, dict):
             return {key: self.walk(item, (*path, key)) for key, item in value.items()}
         if isinstance(value, list):

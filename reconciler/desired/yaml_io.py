@@ -124,6 +124,9 @@ class YamlDocument:
     lines: Mapping[YamlPath, int]
     string_keys: bool = False
     """True when every mapping key is known to be a string (the fast path saw each one)."""
+    dollar_paths: frozenset[YamlPath] | None = None
+    """The paths of every string value holding a ``$`` (where a reference may be), when known
+    (the fast path saw each one): nothing else in ``data`` needs resolving."""
 
     def line_of(self, path: Sequence[Any]) -> int:
         """The line of ``path``, or of its nearest written ancestor (1 for the root)."""
@@ -177,8 +180,14 @@ def read_yaml(
         raise DesiredStateError("not valid UTF-8", path=shown, line=line) from exc
     ahead = parse_ahead.take(raw, on_section)  # parsed on a second core meanwhile, if at all
     if ahead.parsed is not None:
-        data, lines, string_keys = ahead.parsed
-        return YamlDocument(name=shown, data=data, lines=lines, string_keys=string_keys)
+        data, lines, string_keys, dollar_paths = ahead.parsed
+        return YamlDocument(
+            name=shown,
+            data=data,
+            lines=lines,
+            string_keys=string_keys,
+            dollar_paths=dollar_paths,
+        )
     return parse_yaml(text, name=shown, on_section=None if ahead.told else on_section)
 
 
@@ -459,14 +468,17 @@ def _build_events(
     get = parser.get_event
     get()  # stream start
     event = get()
-    if type(event) is StreamEndEvent:
-        return YamlDocument(name=name, data=None, lines={(): 1})
+    if type(event) is StreamEndEvent:  # empty: no key, no string
+        return YamlDocument(
+            name=name, data=None, lines={(): 1}, string_keys=True, dollar_paths=frozenset()
+        )
     if type(event) is not DocumentStartEvent or event.version is not None:
         return None
     lines: dict[YamlPath, int] = {(): 1}
     stack: list[_Frame] = []
     root: Any = _NO_KEY
     string_keys = True
+    dollars: list[YamlPath] = []  # where a string value holds a "$" (a reference, maybe)
     count = 0
     while root is _NO_KEY:
         event = get()
@@ -480,8 +492,10 @@ def _build_events(
             tag = _scalar_tag_name(event.value, event.implicit)
             if tag in strings:
                 value: Any = event.value
+                dollar = "$" in value
             elif tag in plain:
                 value = _plain_value(tag, event.value)
+                dollar = False
             else:
                 return None  # the merge key, or a tag the builder refuses
             is_collection = False
@@ -491,7 +505,7 @@ def _build_events(
             if len(stack) >= MAX_DEPTH - 1:
                 return None
             value = {} if kind is MappingStartEvent else []
-            is_collection = True
+            is_collection, dollar = True, False
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             frame = stack.pop()
             if frame.key is not _NO_KEY:  # pragma: no cover - libyaml pairs every key
@@ -517,6 +531,8 @@ def _build_events(
                 if not typed:
                     path = (*frame.path, len(parent))
                     lines.setdefault(path, line)
+                    if dollar and not is_collection:
+                        dollars.append(path)
                 parent.append(value)
             elif frame.key is _NO_KEY:  # this is a key
                 if is_collection or value in parent:
@@ -531,6 +547,8 @@ def _build_events(
                 if not typed:
                     path = (*frame.path, frame.key)
                     lines.setdefault(path, frame.key_line)
+                    if dollar and not is_collection:
+                        dollars.append(path)
                 parent[frame.key] = value
                 frame.key = _NO_KEY
         if is_collection:
@@ -538,7 +556,13 @@ def _build_events(
     get()  # document end
     if type(get()) is not StreamEndEvent:
         return None
-    return YamlDocument(name=name, data=root, lines=lines, string_keys=string_keys)
+    return YamlDocument(
+        name=name,
+        data=root,
+        lines=lines,
+        string_keys=string_keys,
+        dollar_paths=None if typed else frozenset(dollars),
+    )
 
 
 @functools.lru_cache(maxsize=4096)

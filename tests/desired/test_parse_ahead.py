@@ -40,6 +40,7 @@ else:
     out["data"] = doc.data
     out["lines"] = sorted([list(path), line] for path, line in doc.lines.items())
     out["string_keys"] = doc.string_keys
+    out["dollar_paths"] = sorted(map(list, doc.dollar_paths or ()))
 out["told"] = told
 out["taken"] = parse_ahead.taken()
 print(json.dumps(out))
@@ -91,7 +92,7 @@ def _big(tmp_path: Path, tail: str = "", name: str = "desired.yaml") -> Path:
 
 
 def _same_reading(one: dict[str, Any], two: dict[str, Any]) -> None:
-    for key in ("data", "lines", "error"):
+    for key in ("data", "lines", "error", "string_keys", "dollar_paths"):
         assert one.get(key) == two.get(key), key
 
 
@@ -106,6 +107,7 @@ def test_a_large_file_is_read_by_the_child_exactly_as_here(tmp_path: Path) -> No
         "note": "team-10",
     }
     assert ahead["string_keys"] is True
+    assert ahead["dollar_paths"] == [["target", "management-key"]]
     # the same sections told, each once; a large value once the whole result is here
     assert sorted(ahead["told"], key=str) == sorted(here["told"], key=str)
     assert ahead["told"] == [

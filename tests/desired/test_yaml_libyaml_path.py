@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,29 @@ def assert_same(text: str) -> tuple[Any, ...]:
     direct = _build_libyaml(text, "doc.yaml")  # when the event builder takes it, alike too
     if direct is not None:
         assert ("ok", direct.data, dict(direct.lines)) == pure
+        # what the loader skips walking for: known from the events, checked here by a walk
+        assert direct.string_keys == _all_keys_strings(direct.data)
+        assert direct.dollar_paths == frozenset(_dollar_paths(direct.data, ()))
     assert_safe_data_same(text)
     return fast
+
+
+def _all_keys_strings(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _all_keys_strings(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_keys_strings(item) for item in value)
+    return True
+
+
+def _dollar_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """Every path (below the root) of a string value holding a ``$``."""
+    if not isinstance(value, (dict, list)):
+        return
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(item, str) and "$" in item:
+            yield (*path, key)
+        yield from _dollar_paths(item, (*path, key))
 
 
 def assert_safe_data_same(text: str) -> None:
@@ -87,6 +109,10 @@ def test_every_yaml_file_in_the_repository(path: Path) -> None:
 
 
 EDGE_CASES = {
+    "references where they may stand": (
+        'k: ${env:A}\nl: [a, "${env:B}", {c: "x${file:f}y"}]\nm:\n  - n: $\n    "$k": v\n'
+        "o: {p: [[q, 'r$']]}\n1: $1\n"
+    ),
     "empty": "",
     "comment only": "# nothing\n",
     "document marker only": "---\n",
