@@ -12,7 +12,10 @@ state beside it (``debug: false`` and ``fleet_api_keys`` api-keys, the servers h
 same), and its file entries have the same shape (source, ``disabled``, ``priority``, ``note``).
 
 Targets: 2 requests per server (``GET /config.yaml`` and ``GET /auth-files``, nothing else) and
-the whole fleet command within 1.5x the whole single-server plan of ``files`` files.
+the whole fleet command within 1.5x the whole single-server plan of ``files`` files. Beside
+them, the minimal fleet script (``bench/two_gets.py`` with every server's URL: Python,
+``import httpx``, each server's two GETs at once, nothing parsed): what any fleet plan must
+cost on this machine, its servers included.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fixtures import file_name, write_desired, write_fleet_desired
-from bench.runner import BenchError, reconciler_command, run_command, run_job
+from bench.runner import BenchError, reconciler_command, run_command, run_job, two_gets_command
 from bench.served import ServeSpec, served_emulators
 from bench.table import Row, count, megabytes, seconds, verdict
 from reconciler.core.fleet import FleetTarget, placement
@@ -92,17 +95,20 @@ def fleet_rows(
         progress(f"{scenario}: warm-up (bytecode, caches), not measured")
         run_command("single-server plan", single_cmd, single_emu)
         run_command("fleet plan", fleet_cmd, servers)
+        minimal_cmd = two_gets_command(*(server.url for server in servers))
+        run_command("minimal fleet script", minimal_cmd, servers)
         floor_spec = {"urls": [e.url for e in servers]}
-        fleets, singles, splits, single_splits, floors = [], [], [], [], []
+        fleets, singles, splits, single_splits, floors, minimals = [], [], [], [], [], []
         for run in range(repeat):
             progress(f"{scenario}: run {run + 1}/{repeat}")
             singles.append(run_command("single-server plan", single_cmd, single_emu))
             fleets.append(run_command("fleet plan", fleet_cmd, servers))
+            minimals.append(run_command("minimal fleet script", minimal_cmd, servers))
             split_spec = {"desired": str(fleet_file), "targets": targets}
             splits.append(run_job("fleet-plan", split_spec, servers))
             single_splits.append(run_job("plan", {"desired": str(single_file)}, single_emu))
             floors.append(run_job("fleet-floor", floor_spec, servers))
-    return _rows(scenario, files, fleets, singles, splits, single_splits, floors)
+    return _rows(scenario, files, fleets, singles, splits, single_splits, floors, minimals)
 
 
 def _rows(
@@ -113,8 +119,11 @@ def _rows(
     splits: list[dict[str, Any]],
     single_splits: list[dict[str, Any]],
     floors: list[dict[str, Any]],
+    minimals: list[dict[str, Any]],
 ) -> list[Row]:
     each = _per_server(fleets)
+    if _per_server(minimals) != [PER_SERVER] * len(each):
+        raise BenchError("fleet: the minimal fleet script sent other requests than two a server")
     single_requests = _per_server(singles)[0]
     if _per_server(splits) != each:
         raise BenchError("fleet: the in-process plan sent other requests than the command")
@@ -146,6 +155,15 @@ def _rows(
             count(single_requests),
             f"{seconds(single_wall)} (CPU {seconds(_median(singles, 'cpu'))})",
             f"peak {megabytes(_median(singles, 'peak_mb'))}",
+        ),
+        Row(
+            "",
+            f"minimal fleet script: python, import httpx, 2 GETs per server, {len(each)} at once",
+            count(sum(_per_server(minimals))),
+            f"{seconds(_median(minimals, 'wall'))} "
+            f"({_median(minimals, 'wall') / single_wall:.2f}x single-server plan; "
+            f"CPU {seconds(_median(minimals, 'cpu'))})",
+            f"peak {megabytes(_median(minimals, 'peak_mb'))}",
         ),
         Row(
             "",

@@ -75,9 +75,10 @@ def imports_command() -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def two_gets_command(url: str) -> list[str]:
-    """The minimal script: Python, ``import httpx``, the two GETs (``bench/two_gets.py``)."""
-    return [sys.executable, str(TWO_GETS), url]
+def two_gets_command(*urls: str) -> list[str]:
+    """The minimal script: Python, ``import httpx``, the two GETs (``bench/two_gets.py``), of
+    each server at once when there are several."""
+    return [sys.executable, str(TWO_GETS), *urls]
 
 
 @functools.cache

@@ -166,5 +166,10 @@ def test_the_fleet_plan_costs_two_requests_per_server_beside_a_single_server_pla
     assert _count(_find(rows, FLEET, FLEET_PARTS[0])["requests"]) == 20
     floor = _find(rows, FLEET, "floor: 2 GETs per server, 10 servers at once, bare httpx")
     assert _count(floor["requests"]) == 20
+    minimal = _find(
+        rows, FLEET, "minimal fleet script: python, import httpx, 2 GETs per server, 10 at once"
+    )
+    assert _count(minimal["requests"]) == 20
+    assert "x single-server plan; CPU " in minimal["wall"]
     for variant in FLEET_PARTS[1:]:
         assert _find(rows, FLEET, variant)["wall"].endswith("%)")
