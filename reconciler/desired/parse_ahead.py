@@ -9,11 +9,13 @@ it read) hands over the child's result when the child read the very same bytes.
 
 The child only reads and parses: it writes nothing but its answer on a pipe, sends no request,
 takes no lock, and ends with ``os._exit`` (no atexit handler, no buffered output of the
-parent's). Its answer is the SHA-256 of the bytes it read, then a ``marshal`` of the plain
-data and lines ``yaml_io`` builds on its fast path, or of ``None`` when that path was unsure
-(an error, an alias, anything unusual): the parent then parses the file itself, as without
-this module, and every error is worded by the parent. The result is a pure function of the
-bytes, so the same bytes give the same data whichever process parsed them.
+parent's). Its answer is the SHA-256 of the bytes it read, then ``marshal`` records: each
+top-level section as the fast path of ``yaml_io`` meets it (``OnSection``: a small mapping with
+its value, a large one by name only), then the document's data, or ``unsure`` when that path
+leaves the document (an error, an alias, anything unusual: the parent then parses the file
+itself, as without this module, and every error is worded by the parent), then its lines, read
+only when a message asks for one. The result is a pure function of the bytes, so the same
+bytes give the same data whichever process parsed them.
 
 Only where it is safe and pays: on a system with ``fork``, in a process running one thread
 (forking a threaded process may deadlock the child), for a file of at least ``MIN_SIZE``
