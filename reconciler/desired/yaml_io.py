@@ -531,7 +531,7 @@ def _build_events(
                 if not typed:
                     path = (*frame.path, len(parent))
                     lines.setdefault(path, line)
-                    if dollar and not is_collection:
+                    if dollar:
                         dollars.append(path)
                 parent.append(value)
             elif frame.key is _NO_KEY:  # this is a key
@@ -547,7 +547,7 @@ def _build_events(
                 if not typed:
                     path = (*frame.path, frame.key)
                     lines.setdefault(path, frame.key_line)
-                    if dollar and not is_collection:
+                    if dollar:
                         dollars.append(path)
                 parent[frame.key] = value
                 frame.key = _NO_KEY
