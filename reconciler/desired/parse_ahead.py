@@ -221,6 +221,12 @@ def _child(path: str, writer: int) -> None:  # pragma: no cover - runs in the fo
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent speaks, this ends
+        # Not a holder of the command's standard streams: whoever reads its output (a pipe, a
+        # CI log) sees the end when the command ends, whatever becomes of this child.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for stream in (0, 1, 2):
+            os.dup2(devnull, stream)
+        os.close(devnull)
         import gc
 
         gc.disable()  # short-lived, acyclic: collections would only walk it

@@ -170,6 +170,34 @@ print(parse_ahead._pending.pid, flush=True)
 """
 
 
+_STREAMS = """
+import os, sys, time
+from reconciler.desired import parse_ahead
+assert parse_ahead.start(sys.argv[1:])
+pid = parse_ahead._pending.pid
+for _ in range(200):  # the child points its streams at /dev/null first thing
+    held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)]
+    if held == [os.devnull] * 3:
+        break
+    time.sleep(0.01)
+print(held)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc to see the child")
+def test_the_child_holds_none_of_the_command_s_streams(tmp_path: Path) -> None:
+    """A caller reading the command's output through a pipe waits for no child of it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _STREAMS, str(_big(tmp_path))],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == str([os.devnull] * 3)
+
+
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc to see the child")
 def test_a_child_not_taken_ends_with_the_process(tmp_path: Path) -> None:
     path = _big(tmp_path)
