@@ -71,14 +71,16 @@ def taken() -> int:
 
 def start(candidates: Sequence[str]) -> bool:
     """Fork a child parsing the first of ``candidates`` that is a regular file of at least
-    ``MIN_SIZE`` bytes (the command's arguments: which one is the desired file does not
-    matter, ``take`` matches by content). False when nothing was started."""
+    ``MIN_SIZE`` bytes, ``.yaml``/``.yml`` ones first (the command's arguments: ``apply --plan
+    PLAN.json DESIRED`` names a large plan file too; ``take`` matches by content, so a wrong
+    pick only costs the gain). False when nothing was started."""
     global _pending
     if os.environ.get(SWITCH, "1") == "0":
         return False
     if _pending is not None or not hasattr(os, "fork") or not _single_thread():
         return False
-    path = next((c for c in candidates if _large_file(c)), None)
+    yaml_first = sorted(candidates, key=lambda c: not c.lower().endswith((".yaml", ".yml")))
+    path = next((c for c in yaml_first if _large_file(c)), None)
     if path is None:
         return False
     reader, writer = os.pipe()

@@ -151,6 +151,14 @@ def test_a_child_that_read_other_bytes_is_not_taken(tmp_path: Path) -> None:
     assert ahead["data"]["extra"] == 1
 
 
+def test_a_yaml_file_is_picked_before_another_large_argument(tmp_path: Path) -> None:
+    plan = _big(tmp_path, name="plan.json")  # as `apply --plan plan.json desired.yaml`
+    path = _big(tmp_path, tail="extra: 2\n")
+    ahead = _read(plan, path)
+    assert (ahead["started"], ahead["taken"]) == (True, 1)
+    assert ahead["data"]["extra"] == 2
+
+
 def test_small_files_switched_off_and_threaded_processes_are_not_forked(tmp_path: Path) -> None:
     small = tmp_path / "small.yaml"
     small.write_text("config: {debug: true}\n")
