@@ -1,24 +1,34 @@
-"""Fixtures for the daemon tests: an emulator with the desired state applied, and daemons
-that are always stopped at the end of a test."""
+"""Fixtures for the daemon tests: an emulator with the desired state applied, daemons that
+are always stopped at the end of a test, and in-process reconcilers driven one cycle at a time
+(``rig``)."""
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_helpers import (
     CLIENT_KEY,
     KEY,
     Daemon,
+    Rig,
     StartDaemon,
     base_env,
     start_daemon,
     write_workspace,
 )
+from prometheus_client import CollectorRegistry
 
 from reconciler import cli
+from reconciler.daemon.cycle import DaemonConfig, Reconciler
+from reconciler.daemon.events import EventSink
+from reconciler.daemon.metrics import Metrics
 from reconciler.emulator import Emulator
+from reconciler.pipeline import planning
 
 
 @pytest.fixture
@@ -62,3 +72,30 @@ def daemon(cpa: Emulator) -> Iterator[StartDaemon]:
     yield start
     for proc in started:
         proc.close()
+
+
+@pytest.fixture
+def rig(cpa: Emulator, tmp_path: Path) -> Iterator[Any]:
+    """``rig(desired_text, **config)``: a Reconciler on a workspace holding that desired state."""
+
+    def make(text: str, **config: Any) -> Rig:
+        desired = write_workspace(tmp_path / "repo", text)
+        settings: dict[str, Any] = {
+            "desired": str(desired),
+            "state_dir": tmp_path / "state",
+            "target": planning.TargetOptions(url=cpa.url),
+            "interval": 60.0,
+            "listen": None,
+            **config,
+        }
+        (tmp_path / "state").mkdir(exist_ok=True)
+        out = io.StringIO()
+        registry = CollectorRegistry()
+        env = {"CPA_MANAGEMENT_KEY": KEY, "CLIENT_KEY": CLIENT_KEY}
+        sink = EventSink(out)
+        reconciler = Reconciler(
+            DaemonConfig(**settings), sink, Metrics(registry), threading.Event(), env
+        )
+        return Rig(reconciler, out, registry, env)
+
+    yield make

@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+
+from reconciler.daemon.cycle import Reconciler
+from reconciler.emulator import Emulator
 
 KEY = "daemon-test-mgmt-key-PLANTED"
 WRONG_KEY = "not-the-key-PLANTED"
@@ -264,3 +268,54 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+LOST = "codex-lost@example.com.json"
+EXTRA = ("old-1.json", "old-2.json", "old-3.json")
+
+
+@dataclass
+class Rig:
+    """A ``Reconciler`` with its events in memory and its own metrics registry."""
+
+    reconciler: Reconciler
+    out: io.StringIO
+    registry: CollectorRegistry
+    env: dict[str, str]  # what the reconciler reads each cycle (the key): edit it in place
+
+    def tick(self, times: int = 1) -> None:
+        for _ in range(times):
+            self.reconciler.tick()
+
+    def events(self, name: str | None = None, /, **match: Any) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in self.out.getvalue().splitlines()]
+        return [
+            e
+            for e in found
+            if (name is None or e["event"] == name) and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+    @property
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        return self.reconciler.readiness()
+
+
+def desired_text(*, files: str = "", prune: bool = False, max_deletions: int = 5) -> str:
+    return (
+        "config:\n  debug: false\n"
+        f"auth-files:\n  prune: {'true' if prune else 'false'}\n"
+        f"  max-deletions: {max_deletions}\n  files:\n"
+        f"    - name: {ALICE}\n      source: auth/alice.json\n" + files
+    )
+
+
+def planted(cpa: Emulator, *names: str) -> None:
+    for name in names:
+        cpa.write_auth_file(name, {"type": "codex", "email": f"{name}@example.com", **TOKENS})
+
+
+def deletes(cpa: Emulator) -> list[str]:
+    return [r.path for r in cpa.mutating_requests() if r.method == "DELETE"]

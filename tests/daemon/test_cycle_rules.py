@@ -8,101 +8,26 @@ edit resolved drift, a missing credential is an error of its own (``credential.m
 
 from __future__ import annotations
 
-import io
-import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from daemon_helpers import ALICE, CLIENT_KEY, KEY, TOKENS, rewrite, wait_until, write_workspace
+from daemon_helpers import (
+    ALICE,
+    EXTRA,
+    KEY,
+    LOST,
+    TOKENS,
+    deletes,
+    desired_text,
+    planted,
+    rewrite,
+    wait_until,
+)
 from prometheus_client import CollectorRegistry
 
 from reconciler.client.management import ManagementClient
-from reconciler.daemon.cycle import DaemonConfig, Reconciler
-from reconciler.daemon.events import EventSink
 from reconciler.daemon.metrics import Metrics
 from reconciler.emulator import Emulator
-from reconciler.pipeline import planning
-
-LOST = "codex-lost@example.com.json"
-EXTRA = ("old-1.json", "old-2.json", "old-3.json")
-
-
-@dataclass
-class Rig:
-    """A ``Reconciler`` with its events in memory and its own metrics registry."""
-
-    reconciler: Reconciler
-    out: io.StringIO
-    registry: CollectorRegistry
-
-    def tick(self, times: int = 1) -> None:
-        for _ in range(times):
-            self.reconciler.tick()
-
-    def events(self, name: str | None = None, **match: Any) -> list[dict[str, Any]]:
-        found = [json.loads(line) for line in self.out.getvalue().splitlines()]
-        return [
-            e
-            for e in found
-            if (name is None or e["event"] == name) and all(e.get(k) == v for k, v in match.items())
-        ]
-
-    def sample(self, name: str, **labels: str) -> float | None:
-        return self.registry.get_sample_value(name, labels)
-
-    @property
-    def ready(self) -> tuple[bool, dict[str, Any]]:
-        return self.reconciler.readiness()
-
-
-@pytest.fixture
-def rig(cpa: Emulator, tmp_path: Path) -> Iterator[Any]:
-    """``rig(desired_text, **config)``: a Reconciler on a workspace holding that desired state."""
-
-    def make(text: str, **config: Any) -> Rig:
-        desired = write_workspace(tmp_path / "repo", text)
-        settings: dict[str, Any] = {
-            "desired": str(desired),
-            "state_dir": tmp_path / "state",
-            "target": planning.TargetOptions(url=cpa.url),
-            "interval": 60.0,
-            "listen": None,
-            **config,
-        }
-        (tmp_path / "state").mkdir(exist_ok=True)
-        out = io.StringIO()
-        registry = CollectorRegistry()
-        env = {"CPA_MANAGEMENT_KEY": KEY, "CLIENT_KEY": CLIENT_KEY}
-        sink = EventSink(out)
-        reconciler = Reconciler(
-            DaemonConfig(**settings), sink, Metrics(registry), threading.Event(), env
-        )
-        return Rig(reconciler, out, registry)
-
-    yield make
-
-
-def desired_text(*, files: str = "", prune: bool = False, max_deletions: int = 5) -> str:
-    return (
-        "config:\n  debug: false\n"
-        f"auth-files:\n  prune: {'true' if prune else 'false'}\n"
-        f"  max-deletions: {max_deletions}\n  files:\n"
-        f"    - name: {ALICE}\n      source: auth/alice.json\n" + files
-    )
-
-
-def planted(cpa: Emulator, *names: str) -> None:
-    for name in names:
-        cpa.write_auth_file(name, {"type": "codex", "email": f"{name}@example.com", **TOKENS})
-
-
-def deletes(cpa: Emulator) -> list[str]:
-    return [r.path for r in cpa.mutating_requests() if r.method == "DELETE"]
-
 
 # -- heal keeps apply's safety rules ---------------------------------------------------------
 
