@@ -31,6 +31,7 @@ pytest_add_cli_args_test_selection = [
     "tests/daemon/test_drift_tracking.py",
     "tests/daemon/test_daemon_backoff.py",
     "tests/daemon/test_daemon_inprocess.py",
+    "tests/daemon/test_cycle_mutants.py",
 ]
 # bad flags exit before any cycle starts
 pytest_add_cli_args = ["-k", "not test_bad_flags_exit_1_before_starting"]
