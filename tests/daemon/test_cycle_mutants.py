@@ -10,6 +10,7 @@ from the real thing: they assert the exact fields, counts and requests.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from daemon_helpers import (
     ALICE,
     EXTRA,
     KEY,
+    LOST,
     WRONG_KEY,
     Rig,
     assert_no_secrets,
@@ -31,6 +33,8 @@ from reconciler import errors
 from reconciler.client.management import ManagementClient
 from reconciler.emulator import Emulator
 from reconciler.emulator.defaults import BUILD_DATE, COMMIT, VERSION
+from reconciler.pipeline import planning
+from reconciler.statedir.backup import read_backup
 from reconciler.statedir.lock import state_lock
 
 CONFIG_PATH = "/config.yaml"
@@ -60,7 +64,11 @@ def test_a_refused_key_holds_every_request_until_the_key_changes(cpa: Emulator, 
     assert (error["stage"], error["severity"], error["cycle"]) == ("auth", "error", 1)
     (hold,) = r.events("auth.backoff")
     assert hold["hold_seconds"] == 1000.0 and hold["failed_attempts"] == 1
-    assert "CPA bans an IP after 5 failed attempts" in hold["reason"]
+    assert hold["reason"] == (
+        "CPA refused the management key; no authenticated request is sent until the key "
+        "changes or the window ends (CPA bans an IP after 5 failed attempts)"
+    )
+    assert "401" in error["reason"]
     assert r.sample("reconciler_failures_total", stage="auth") == 1
     assert r.sample("reconciler_failures_total", stage="plan") == 0
     assert r.sample("reconciler_auth_backoff") == 1
@@ -156,6 +164,7 @@ def test_a_failed_read_backs_off_and_sends_nothing_until_the_backoff_ends(
     r.tick()
     (error,) = r.events("reconcile.error")
     assert (error["stage"], error["attempt"], error["retry_in"]) == ("plan", 1, 120.0)
+    assert "400" in error["reason"] and "boom" in error["reason"]
     assert r.events("auth.backoff") == []
     assert r.sample("reconciler_failures_total", stage="plan") == 1
     assert r.sample("reconciler_failures_total", stage="auth") == 0
@@ -215,6 +224,8 @@ def test_heal_applies_only_what_drifted_and_says_so(
     assert applied["cycle"] == 2 and applied["severity"] == "info"
     backups = sorted((tmp_path / "state" / "backups").iterdir())
     assert [str(b) for b in backups] == [applied["backup"]]
+    saved = read_backup(backups[0])  # what restore reads: the server, and what was there
+    assert saved.target == cpa.url and "debug: true" in (saved.config_text or "")
     assert "restart_required" not in applied
     (resolved,) = r.events("drift.resolved", path="debug")
     assert resolved["resolved_by"] == "apply"
@@ -276,6 +287,7 @@ def test_an_apply_that_does_not_stick_is_a_failure_not_a_loop_of_writes(
     assert len(cpa.mutating_requests()) == 1
     (failed,) = r.events("apply.failed")
     assert failed["reason"].startswith("the apply did not converge: 1 of 1 drift item(s) still")
+    assert failed["reason"].endswith("consider config-policy.ignore); retrying with backoff")
     assert failed["done"] == ["update config/config.yaml"] and failed["not_done"] == []
     assert failed["retry_in"] == 120.0
     assert r.events("apply.succeeded") == [] and r.events("drift.resolved") == []
@@ -601,3 +613,333 @@ def test_a_refusal_before_any_desired_state_is_ignored(cpa: Emulator, rig: Any) 
     r = rig(desired_text())
     r.reconciler.quota_refused(errors.UnauthorizedError("401", status=401))
     assert r.events() == [] and r.sample("reconciler_auth_backoff") == 0
+
+
+# -- drift across cycles ---------------------------------------------------------------------
+
+
+def test_drift_is_announced_once_again_when_it_changes_and_counted_by_kind(
+    cpa: Emulator, rig: Any
+) -> None:
+    planted(cpa, ALICE, EXTRA[0])
+    text = desired_text(prune=True).replace(
+        "  debug: false\n", "  debug: false\n  request-retry: 3\n"
+    )
+    r = rig(text)
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("request-retry", 5)
+        r.tick(2)
+        client.set_setting("request-retry", 7)
+        r.tick(2)
+    first, again = r.events("drift.detected", path="request-retry")
+    assert (first["before"], first["after"], first["cycle"]) == (5, 3, 1)
+    assert "changed" not in first
+    assert (again["before"], again["after"], again["changed"], again["cycle"]) == (7, 3, True, 3)
+    assert again["first_seen"] == first["first_seen"]
+    assert again["severity"] == "info" and again["kind"] == "config" and again["op"] == "update"
+    (extra,) = r.events("drift.detected", name=EXTRA[0])
+    assert (extra["kind"], extra["op"]) == ("auth-file", "delete")
+    assert r.sample("reconciler_drift_items", kind="config") == 1
+    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
+    assert r.sample("reconciler_credentials_missing") == 0
+
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("request-retry", 3)
+    r.tick()
+    (resolved,) = r.events("drift.resolved")
+    assert resolved["path"] == "request-retry" and resolved["resolved_by"] == "server"
+    assert (resolved["before"], resolved["first_seen"]) == (7, first["first_seen"])
+    assert r.sample("reconciler_drift_items", kind="config") == 0
+    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
+
+
+def test_a_success_is_a_timestamp(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    assert r.sample("reconciler_last_success_timestamp_seconds") == 0
+    before = time.time()
+    r.tick()
+    after = time.time()
+    stamp = r.sample("reconciler_last_success_timestamp_seconds")
+    assert before <= stamp <= after
+    ready, detail = r.ready
+    assert ready is True and detail["cycle"] == 1 and detail["age_seconds"] >= 0
+    (loaded,) = r.events("desired.loaded")
+    assert detail["last_success"] >= loaded["time"]  # RFC 3339, the end of the cycle
+    assert set(detail) == {"cycle", "last_success", "age_seconds"}
+
+
+# -- more of the auth hold and the heal ------------------------------------------------------
+
+
+def test_a_key_refused_three_times_is_not_sent_a_fourth_time(cpa: Emulator, rig: Any) -> None:
+    """The state dir's record of failed attempts (shared with plan/apply runs) is consulted:
+    the same wrong key, retried each time the hold ends, never brings CPA a 4th failure."""
+    planted(cpa, ALICE)
+    r = rig(desired_text(), ban_backoff=0.0)
+    r.env["CPA_MANAGEMENT_KEY"] = WRONG_KEY
+    r.tick(4)
+    assert [q.status for q in cpa.requests()] == [401, 401, 401]
+    assert [h["failed_attempts"] for h in r.events("auth.backoff")] == [1, 2, 3, 3]
+    assert "was refused 3 time(s)" in r.events("reconcile.error")[-1]["reason"]
+    assert r.sample("reconciler_failures_total", stage="auth") == 4
+
+
+def test_a_key_refused_under_the_lock_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", ban_backoff=1000 / 3)
+    drifted(cpa)
+    # the listings: the cycle's plan, then the plan under the lock (refused)
+    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=401, body={"error": "invalid"})
+    r.tick()
+    (hold,) = r.events("auth.backoff")
+    assert hold["hold_seconds"] == 333.333 and hold["failed_attempts"] == 1  # to the ms
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "auth" and "401" in error["reason"]
+    assert r.events("apply.failed") == [] and r.events("apply.succeeded") == []
+    assert cpa.mutating_requests() == []
+    assert r.sample("reconciler_failures_total", stage="auth") == 1
+    assert r.sample("reconciler_failures_total", stage="apply") == 0
+    cpa.reset_requests()
+    r.tick()  # the same key: held
+    assert cpa.requests() == [] and r.events("auth.retry") == []
+    assert r.sample("reconciler_cycles_total", result="skipped") == 1
+
+
+def test_a_key_refused_after_the_apply_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", ban_backoff=1000.0)
+    drifted(cpa)
+    cpa.inject_fault("GET", AUTH_FILES, nth=3, status=401, body={"error": "invalid"})
+    r.tick()
+    assert len(r.events("apply.succeeded")) == 1 and len(r.events("auth.backoff")) == 1
+    cpa.reset_requests()
+    r.tick()
+    assert cpa.requests() == [] and r.events("auth.retry") == []
+
+
+def test_a_failed_plan_under_the_lock_is_apply_failed(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", interval=100 / 3)
+    drifted(cpa)
+    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=400, body={"error": "busy"})
+    r.tick()
+    assert cpa.mutating_requests() == []
+    (failed,) = r.events("apply.failed")
+    assert "400" in failed["reason"] and AUTH_FILES in failed["reason"]
+    assert "done" not in failed and "not_done" not in failed  # nothing was attempted
+    assert failed["retry_in"] == 66.667  # twice the interval, to the millisecond
+    assert r.sample("reconciler_failures_total", stage="apply") == 1
+
+
+def test_every_blocker_is_named_with_its_override(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE, *EXTRA)
+    text = desired_text(prune=True, max_deletions=2).replace(
+        "  debug: false\n", "  debug: false\n  remote-management:\n    secret-key: other\n"
+    )
+    r = rig(text, mode="heal")
+    r.tick()
+    (blocked,) = r.events("apply.blocked")
+    assert blocked["rules"] == ["lockout", "mass-delete"]
+    lockout, _, mass = blocked["reason"].rpartition("; ")  # one line per blocker, in order
+    assert lockout.startswith("remote-management.secret-key would no longer match")
+    assert lockout.endswith("or change it by hand")  # no flag lifts it
+    assert mass.startswith("the plan deletes 3 auth files")
+    assert mass.endswith(" (override: --allow-mass-delete)")
+    assert cpa.mutating_requests() == []
+
+
+# -- readiness -------------------------------------------------------------------------------
+
+
+def test_readiness_before_any_cycle(rig: Any) -> None:
+    r = rig(desired_text())
+    assert r.ready == (
+        False,
+        {"cycle": 0, "last_success": None, "reason": "no cycle has completed yet"},
+    )
+
+
+def test_readiness_allows_three_intervals_and_their_jitter(cpa: Emulator, rig: Any) -> None:
+    """Whatever the moment it is asked, /readyz is ready exactly while the last success is at
+    most 3 x interval x (1 + jitter) old, and says how old (in ms) either way."""
+    planted(cpa, ALICE)
+    interval, jitter = 0.01, 0.5
+    r = rig(desired_text(), interval=interval, jitter=jitter)
+    r.tick()
+    limit = 3 * interval * (1 + jitter)
+    answers: list[tuple[bool, dict[str, Any]]] = []
+    deadline = time.monotonic() + 10
+    while not answers or answers[-1][0]:  # asked as often as it can be, until unready
+        assert time.monotonic() < deadline, "never unready"
+        answers.append(r.ready)
+    for ready, detail in answers:
+        age = detail["age_seconds"]
+        assert age == round(age, 3)
+        if ready:
+            assert age <= limit + 0.001, detail
+        else:
+            assert age >= limit - 0.001, detail
+            assert detail["reason"] == f"no successful cycle for {age:.0f} s"
+    assert answers[0][0] is True
+
+
+# -- what events say -------------------------------------------------------------------------
+
+
+def test_two_missing_credentials_are_two_events_each_way(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    lost = (LOST, "codex-lost2@example.com.json")
+    files = "".join(f"    - name: {name}\n" for name in lost)
+    r = rig(desired_text(files=files))
+    r.tick()
+    assert sorted(e["name"] for e in r.events("credential.missing")) == sorted(lost)
+    assert r.sample("reconciler_credentials_missing") == 2
+    planted(cpa, *lost)
+    r.tick()
+    back = r.events("credential.resolved")
+    assert sorted(e["name"] for e in back) == sorted(lost)
+    assert {(e["kind"], e["resolved_by"]) for e in back} == {("auth-file", "server")}
+    assert r.sample("reconciler_credentials_missing") == 0
+
+
+def test_errors_say_what_the_error_says(cpa: Emulator, rig: Any, tmp_path: Path) -> None:
+    """reconcile.error's reason is the error's own message (plus what the daemon kept)."""
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    desired = tmp_path / "repo" / "desired-state.yaml"
+    del r.env["CPA_MANAGEMENT_KEY"]
+    r.tick()
+    loaded = planning.load(str(desired), r.env)
+    with pytest.raises(errors.UsageError) as no_key:
+        planning.target_for(loaded, planning.TargetOptions(url=cpa.url), r.env)
+    assert r.events("reconcile.error")[-1]["reason"] == str(no_key.value)
+
+    rewrite(desired, broken(desired_text()))
+    r.tick()
+    with pytest.raises(errors.ReconcilerError) as invalid:
+        planning.load(str(desired), r.env)
+    assert r.events("reconcile.error")[-1]["reason"] == (
+        str(invalid.value) + "; the last good desired state is kept"
+    )
+
+
+def test_events_name_the_target_and_mask_what_references_resolve(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    text = desired_text().replace(
+        "  debug: false\n", "  debug: false\n  proxy-url: ${env:CLIENT_KEY}\n"
+    )
+    r = rig(text)  # proxy-url is no secret by name: by coming from a reference, it is one
+    r.tick()
+    (drift,) = r.events("drift.detected", path="proxy-url")
+    assert drift["target"] == cpa.url and drift["after"] == "***"
+    assert_no_secrets(r.out.getvalue())
+
+
+def test_an_apply_says_what_needs_a_restart(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    text = desired_text().replace("  debug: false\n", "  debug: false\n  commercial-mode: true\n")
+    r = rig(text, mode="heal")
+    r.tick()
+    (applied,) = r.events("apply.succeeded")
+    assert applied["restart_required"] == ["commercial-mode"]
+
+
+def test_an_apply_that_overwrote_nothing_names_no_backup(cpa: Emulator, rig: Any) -> None:
+    r = rig(desired_text(), mode="heal")  # alice is missing: an upload, nothing overwritten
+    r.tick()
+    (applied,) = r.events("apply.succeeded")
+    assert applied["actions"] == [f"create auth-file/{ALICE}"]
+    assert "backup" not in applied
+    assert ALICE in {p.name for p in cpa.auth_dir.iterdir()}
+
+
+def test_the_key_flag_warning_is_not_repeated_by_cycles(
+    cpa: Emulator, rig: Any, capsys: Any
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), target=planning.TargetOptions(url=cpa.url, key_arg=KEY))
+    del r.env["CPA_MANAGEMENT_KEY"]  # the key comes from --management-key
+    r.tick(2)
+    client = r.reconciler.quota_client()
+    assert client is not None
+    client.close()
+    r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
+    assert capsys.readouterr().err == ""  # the command warned once at start
+    assert r.sample("reconciler_cycles_total", result="success") == 2
+    assert r.sample("reconciler_auth_backoff") == 1
+
+
+def test_the_quota_jobs_refusals_count_as_the_cycles_do(cpa: Emulator, rig: Any) -> None:
+    """The quota job's client keeps the state dir's record of failed attempts too: a key its
+    reads had refused three times is sent by neither it nor the cycle (CPA bans at five)."""
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    r.tick()
+    r.env["CPA_MANAGEMENT_KEY"] = WRONG_KEY  # the key file changed under the daemon
+    for _ in range(4):
+        client = r.reconciler.quota_client()
+        assert client is not None
+        with client, pytest.raises(errors.UnauthorizedError):
+            client.list_auth_files()
+    assert [q.status for q in cpa.requests()][-3:] == [401, 401, 401]
+    assert len([q for q in cpa.requests() if q.status == 401]) == 3  # not a fourth
+    cpa.reset_requests()
+    r.tick()
+    assert cpa.requests() == []
+    assert r.events("auth.backoff")[-1]["failed_attempts"] == 0  # none reached CPA
+
+
+def test_a_missing_source_file_is_a_desired_state_error(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    r.tick()
+    (tmp_path / "repo" / "auth" / "alice.json").unlink()
+    r.tick()
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "desired-state" and "alice.json does not exist" in error["reason"]
+    assert r.ready[1]["reason"] == "the last cycle failed (desired-state)"
+
+
+def test_drift_the_server_undoes_while_the_file_is_broken_was_resolved_by_the_server(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    drifted(cpa)
+    r.tick()
+    rewrite(tmp_path / "repo" / "desired-state.yaml", broken(desired_text()))
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("debug", False)
+    r.tick()
+    (resolved,) = r.events("drift.resolved", path="debug")
+    assert resolved["resolved_by"] == "server"
+
+
+def test_the_target_named_in_the_desired_state_is_followed(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    with Emulator(management_key=KEY) as other:
+        planted(other, ALICE)
+        text = f"target:\n  url: {cpa.url}\n" + desired_text()
+        r = rig(text, target=planning.TargetOptions())  # no --url: the file says where
+        r.tick()
+        assert r.ready[0] is True and cpa.requests()
+        client = r.reconciler.quota_client()
+        assert client is not None
+        with client:
+            assert client.management_url.startswith(cpa.url)
+        assert len(r.events("desired.loaded")) == 1
+
+        rewrite(tmp_path / "repo" / "desired-state.yaml", text.replace(cpa.url, other.url))
+        cpa.reset_requests()
+        r.tick()  # the same state, another server: loaded again, and read there
+        assert len(r.events("desired.loaded")) == 2
+        assert cpa.requests() == [] and other.requests()
+        r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
+        assert r.events("auth.backoff")[-1]["target"] == other.url
