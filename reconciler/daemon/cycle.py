@@ -238,7 +238,7 @@ class TargetState:
         return failed
 
     def _applied(self, result: executor.ApplyResult) -> None:
-        self._blocked_signature = None
+        self._blocked_signature = None  # pragma: no mutate (""/None alike: no signature is "")
         backup = result.backup
         self.target_metrics.apply("success")
         self._emit(
@@ -286,7 +286,7 @@ class TargetState:
         if isinstance(exc, errors.UnauthorizedError | errors.ForbiddenError):
             counted = isinstance(exc, errors.UnauthorizedError) and exc.status == 401
             hold = self._auth.refused(now, key_fp, counted=counted)
-            self._last_stage = "auth"
+            self._last_stage = "auth"  # pragma: no mutate (readiness names the hold first)
             self.target_metrics.failure("auth")
             self.target_metrics.set_auth_backoff(True)
             self._emit("reconcile.error", stage="auth", reason=str(exc))
@@ -566,13 +566,13 @@ class Reconciler(TargetState, CycleJob):
             self._auth.succeeded()  # the key works, whatever happens next
             self._track(self._items(planned), "desired-state" if desired_changed else "server")
             if not planned.plan.blockers:
-                self._blocked_signature = None
+                self._blocked_signature = None  # pragma: no mutate (no signature is "")
             if self.config.mode == "heal" and planned.plan.actions:
                 failed = self._heal(loaded, target, client, planned.plan, key_fp, desired_ok)
                 if failed is not None:
                     return failed
         self._backoff.succeeded()
-        self._last_stage = None
+        self._last_stage = None  # pragma: no mutate (""/None alike: read only after a failure)
         return "success"
 
     def _plan(
