@@ -1,8 +1,10 @@
 """One cycle at a time, in-process, for what an operator depends on in ``daemon/cycle.py``: the
 auth hold and the failure backoff after errors, what heal sends and what it refuses to send
 (and the events and metrics saying so), the verification after an apply, ``/readyz``'s answer
-and its reasons, and what a cycle counts. Each test drives ``Reconciler.tick`` against the
-emulator over real HTTP; faults are the emulator's own (``inject_fault``), never a patch.
+and its reasons, what a cycle counts, and the quota job's client. Each test drives
+``Reconciler.tick`` against the emulator over real HTTP; faults are the emulator's own
+(``inject_fault``), and the listing hook (``on_listing``) stands for what happens on the server
+or to the daemon while a cycle plans; nothing is patched.
 
 These tests are the ones ``tools/mutmut_cycle.py`` needs to tell a one-line bug in the cycle
 from the real thing: they assert the exact fields, counts and requests.
@@ -10,13 +12,21 @@ from the real thing: they assert the exact fields, counts and requests.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from daemon_helpers import (
     ALICE,
+    BOB,
+    CLIENT_KEY,
+    DESIRED,
     EXTRA,
     KEY,
     LOST,
@@ -52,7 +62,7 @@ def names(r: Rig) -> list[str]:
     return [e["event"] for e in r.events()]
 
 
-# -- the auth hold ---------------------------------------------------------------------------
+# -- the auth hold ----------------------------------------------------------------------------
 
 
 def test_a_refused_key_holds_every_request_until_the_key_changes(cpa: Emulator, rig: Any) -> None:
@@ -152,18 +162,64 @@ def test_a_403_holds_but_is_not_counted_as_a_failed_attempt(cpa: Emulator, rig: 
     assert r.ready[0] is False
 
 
-# -- the failure backoff ---------------------------------------------------------------------
+def test_a_key_refused_three_times_is_not_sent_a_fourth_time(cpa: Emulator, rig: Any) -> None:
+    """The state dir's record of failed attempts (shared with plan/apply runs) is consulted:
+    the same wrong key, retried each time the hold ends, never brings CPA a 4th failure."""
+    planted(cpa, ALICE)
+    r = rig(desired_text(), ban_backoff=0.0)
+    r.env["CPA_MANAGEMENT_KEY"] = WRONG_KEY
+    r.tick(4)
+    assert [q.status for q in cpa.requests()] == [401, 401, 401]
+    assert [h["failed_attempts"] for h in r.events("auth.backoff")] == [1, 2, 3, 3]
+    assert "was refused 3 time(s)" in r.events("reconcile.error")[-1]["reason"]
+    assert r.sample("reconciler_failures_total", stage="auth") == 4
+
+
+def test_a_key_refused_under_the_lock_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", ban_backoff=1000 / 3)
+    drifted(cpa)
+    # the listings: the cycle's plan, then the plan under the lock (refused)
+    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=401, body={"error": "invalid"})
+    r.tick()
+    (hold,) = r.events("auth.backoff")
+    assert hold["hold_seconds"] == 333.333 and hold["failed_attempts"] == 1  # to the ms
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "auth" and "401" in error["reason"]
+    assert r.events("apply.failed") == [] and r.events("apply.succeeded") == []
+    assert cpa.mutating_requests() == []
+    assert r.sample("reconciler_failures_total", stage="auth") == 1
+    assert r.sample("reconciler_failures_total", stage="apply") == 0
+    cpa.reset_requests()
+    r.tick()  # the same key: held
+    assert cpa.requests() == [] and r.events("auth.retry") == []
+    assert r.sample("reconciler_cycles_total", result="skipped") == 1
+
+
+def test_a_key_refused_after_the_apply_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", ban_backoff=1000.0)
+    drifted(cpa)
+    cpa.inject_fault("GET", AUTH_FILES, nth=3, status=401, body={"error": "invalid"})
+    r.tick()
+    assert len(r.events("apply.succeeded")) == 1 and len(r.events("auth.backoff")) == 1
+    cpa.reset_requests()
+    r.tick()
+    assert cpa.requests() == [] and r.events("auth.retry") == []
+
+
+# -- the failure backoff ----------------------------------------------------------------------
 
 
 def test_a_failed_read_backs_off_and_sends_nothing_until_the_backoff_ends(
     cpa: Emulator, rig: Any
 ) -> None:
     planted(cpa, ALICE)
-    r = rig(desired_text(), interval=60.0)
+    r = rig(desired_text(), interval=100 / 3)
     cpa.inject_fault("GET", CONFIG_PATH, status=400, body={"error": "boom"})  # 4xx: no retry
     r.tick()
     (error,) = r.events("reconcile.error")
-    assert (error["stage"], error["attempt"], error["retry_in"]) == ("plan", 1, 120.0)
+    assert (error["stage"], error["attempt"], error["retry_in"]) == ("plan", 1, 66.667)  # ms
     assert "400" in error["reason"] and "boom" in error["reason"]
     assert r.events("auth.backoff") == []
     assert r.sample("reconciler_failures_total", stage="plan") == 1
@@ -202,7 +258,7 @@ def test_the_backoff_doubles_and_a_success_resets_it(cpa: Emulator, rig: Any) ->
     assert r.events("reconcile.error")[-1]["attempt"] == 1  # counted from the success
 
 
-# -- heal ------------------------------------------------------------------------------------
+# -- heal -------------------------------------------------------------------------------------
 
 
 def test_heal_applies_only_what_drifted_and_says_so(
@@ -250,6 +306,63 @@ def test_heal_keeps_only_the_newest_backups(cpa: Emulator, rig: Any, tmp_path: P
         made.append(r.events("apply.succeeded")[-1]["backup"])
     assert len(set(made)) == 2
     assert [str(b) for b in (tmp_path / "state" / "backups").iterdir()] == [made[-1]]
+
+
+@contextlib.contextmanager
+def unremovable(folder: Path) -> Iterator[None]:
+    """``folder`` holds a file that cannot be removed (immutable for root, in a read-only
+    folder for anyone else) for the block."""
+    folder.mkdir(parents=True)
+    stuck = folder / "stuck"
+    stuck.write_text("")
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        undo = [lambda: folder.chmod(0o700)]
+    elif (
+        shutil.which("chattr")
+        and not subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode
+    ):
+        undo = [lambda: subprocess.run(["chattr", "-i", str(stuck)], check=True)]
+    else:
+        pytest.skip("no way to make a file unremovable here")
+    try:
+        yield
+    finally:
+        undo[0]()
+
+
+def test_a_backup_that_cannot_be_pruned_is_said_and_the_cycle_goes_on(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", keep_backups=1)
+    drifted(cpa)
+    old = tmp_path / "state" / "backups" / "20000101T000000Z-000000"
+    with unremovable(old):
+        r.tick()
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "backups" and error["severity"] == "error"
+    assert error["reason"].startswith(f"cannot remove the old backup {old}")
+    assert len(r.events("apply.succeeded")) == 1 and r.events("drift.resolved", path="debug")
+    assert r.sample("reconciler_cycles_total", result="success") == 1
+
+
+def test_an_apply_that_overwrote_nothing_names_no_backup(cpa: Emulator, rig: Any) -> None:
+    r = rig(desired_text(), mode="heal")  # alice is missing: an upload, nothing overwritten
+    r.tick()
+    (applied,) = r.events("apply.succeeded")
+    assert applied["actions"] == [f"create auth-file/{ALICE}"]
+    assert "backup" not in applied
+    assert ALICE in {p.name for p in cpa.auth_dir.iterdir()}
+
+
+def test_an_apply_says_what_needs_a_restart(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    text = desired_text().replace("  debug: false\n", "  debug: false\n  commercial-mode: true\n")
+    r = rig(text, mode="heal")
+    r.tick()
+    (applied,) = r.events("apply.succeeded")
+    assert applied["restart_required"] == ["commercial-mode"]
 
 
 def test_an_apply_that_fails_is_apply_failed_and_backs_off(cpa: Emulator, rig: Any) -> None:
@@ -357,6 +470,37 @@ def test_no_apply_when_the_plan_under_the_lock_is_blocked(cpa: Emulator, rig: An
     assert r.sample("reconciler_cycles_total", result="success") == 1
 
 
+def test_a_failed_plan_under_the_lock_is_apply_failed(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", interval=100 / 3)
+    drifted(cpa)
+    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=400, body={"error": "busy"})
+    r.tick()
+    assert cpa.mutating_requests() == []
+    (failed,) = r.events("apply.failed")
+    assert "400" in failed["reason"] and AUTH_FILES in failed["reason"]
+    assert "done" not in failed and "not_done" not in failed  # nothing was attempted
+    assert failed["retry_in"] == 66.667  # twice the interval, to the millisecond
+    assert r.sample("reconciler_failures_total", stage="apply") == 1
+
+
+def test_every_blocker_is_named_with_its_override(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE, *EXTRA)
+    text = desired_text(prune=True, max_deletions=2).replace(
+        "  debug: false\n", "  debug: false\n  remote-management:\n    secret-key: other\n"
+    )
+    r = rig(text, mode="heal")
+    r.tick()
+    (blocked,) = r.events("apply.blocked")
+    assert blocked["rules"] == ["lockout", "mass-delete"]
+    lockout, _, mass = blocked["reason"].rpartition("; ")  # one line per blocker, in order
+    assert lockout.startswith("remote-management.secret-key would no longer match")
+    assert lockout.endswith("or change it by hand")  # no flag lifts it
+    assert mass.startswith("the plan deletes 3 auth files")
+    assert mass.endswith(" (override: --allow-mass-delete)")
+    assert cpa.mutating_requests() == []
+
+
 def test_no_apply_is_started_once_stop_is_requested(cpa: Emulator, rig: Any) -> None:
     planted(cpa, ALICE)
     r = rig(desired_text(), mode="heal")
@@ -391,7 +535,7 @@ def test_no_apply_while_another_run_holds_the_state_dir(
     assert len(cpa.mutating_requests()) == 1 and len(r.events("apply.succeeded")) == 1
 
 
-# -- the desired-state file and the target ---------------------------------------------------
+# -- the desired-state file and the target ----------------------------------------------------
 
 
 def broken(text: str) -> str:
@@ -468,6 +612,34 @@ def test_a_desired_state_broken_from_the_start_sends_nothing(
     assert loaded["recovered"] is True
 
 
+def test_a_missing_source_file_is_a_desired_state_error(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    r.tick()
+    (tmp_path / "repo" / "auth" / "alice.json").unlink()
+    r.tick()
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "desired-state" and "alice.json does not exist" in error["reason"]
+    assert r.ready[1]["reason"] == "the last cycle failed (desired-state)"
+
+
+def test_drift_the_server_undoes_while_the_file_is_broken_was_resolved_by_the_server(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    drifted(cpa)
+    r.tick()
+    rewrite(tmp_path / "repo" / "desired-state.yaml", broken(desired_text()))
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("debug", False)
+    r.tick()
+    (resolved,) = r.events("drift.resolved", path="debug")
+    assert resolved["resolved_by"] == "server"
+
+
 def test_a_target_without_a_key_is_an_error_said_once(cpa: Emulator, rig: Any) -> None:
     planted(cpa, ALICE)
     r = rig(desired_text())
@@ -488,7 +660,207 @@ def test_a_target_without_a_key_is_an_error_said_once(cpa: Emulator, rig: Any) -
     assert len(r.events("reconcile.error", stage="target")) == 2  # a new episode: said again
 
 
-# -- the scheduled job -----------------------------------------------------------------------
+def test_the_target_named_in_the_desired_state_is_followed(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    with Emulator(management_key=KEY) as other:
+        planted(other, ALICE)
+        text = f"target:\n  url: {cpa.url}\n" + desired_text()
+        r = rig(text, target=planning.TargetOptions())  # no --url: the file says where
+        r.tick()
+        assert r.ready[0] is True and cpa.requests()
+        client = r.reconciler.quota_client()
+        assert client is not None
+        with client:
+            assert client.management_url.startswith(cpa.url)
+        assert len(r.events("desired.loaded")) == 1
+
+        rewrite(tmp_path / "repo" / "desired-state.yaml", text.replace(cpa.url, other.url))
+        cpa.reset_requests()
+        r.tick()  # the same state, another server: loaded again, and read there
+        assert len(r.events("desired.loaded")) == 2
+        assert cpa.requests() == [] and other.requests()
+        r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
+        assert r.events("auth.backoff")[-1]["target"] == other.url
+
+
+def test_the_key_flag_warning_is_not_repeated_by_cycles(
+    cpa: Emulator, rig: Any, capsys: Any
+) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), target=planning.TargetOptions(url=cpa.url, key_arg=KEY))
+    del r.env["CPA_MANAGEMENT_KEY"]  # the key comes from --management-key
+    r.tick(2)
+    client = r.reconciler.quota_client()
+    assert client is not None
+    client.close()
+    r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
+    assert capsys.readouterr().err == ""  # the command warned once at start
+    assert r.sample("reconciler_cycles_total", result="success") == 2
+    assert r.sample("reconciler_auth_backoff") == 1
+
+
+# -- what events say --------------------------------------------------------------------------
+
+
+def test_drift_is_announced_once_again_when_it_changes_and_counted_by_kind(
+    cpa: Emulator, rig: Any
+) -> None:
+    planted(cpa, ALICE, EXTRA[0])
+    text = desired_text(prune=True).replace(
+        "  debug: false\n", "  debug: false\n  request-retry: 3\n"
+    )
+    r = rig(text)
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("request-retry", 5)
+        r.tick(2)
+        client.set_setting("request-retry", 7)
+        r.tick(2)
+    first, again = r.events("drift.detected", path="request-retry")
+    assert (first["before"], first["after"], first["cycle"]) == (5, 3, 1)
+    assert "changed" not in first
+    assert (again["before"], again["after"], again["changed"], again["cycle"]) == (7, 3, True, 3)
+    assert again["first_seen"] == first["first_seen"]
+    assert again["severity"] == "info" and again["kind"] == "config" and again["op"] == "update"
+    (extra,) = r.events("drift.detected", name=EXTRA[0])
+    assert (extra["kind"], extra["op"]) == ("auth-file", "delete")
+    assert r.sample("reconciler_drift_items", kind="config") == 1
+    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
+    assert r.sample("reconciler_credentials_missing") == 0
+
+    with ManagementClient(cpa.url, KEY) as client:
+        client.set_setting("request-retry", 3)
+    r.tick()
+    (resolved,) = r.events("drift.resolved")
+    assert resolved["path"] == "request-retry" and resolved["resolved_by"] == "server"
+    assert (resolved["before"], resolved["first_seen"]) == (7, first["first_seen"])
+    assert r.sample("reconciler_drift_items", kind="config") == 0
+    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
+
+
+def test_two_missing_credentials_are_two_events_each_way(
+    cpa: Emulator, rig: Any, tmp_path: Path
+) -> None:
+    planted(cpa, ALICE)
+    lost = (LOST, "codex-lost2@example.com.json")
+    files = "".join(f"    - name: {name}\n" for name in lost)
+    r = rig(desired_text(files=files))
+    r.tick()
+    assert sorted(e["name"] for e in r.events("credential.missing")) == sorted(lost)
+    assert r.sample("reconciler_credentials_missing") == 2
+    planted(cpa, *lost)
+    r.tick()
+    back = r.events("credential.resolved")
+    assert sorted(e["name"] for e in back) == sorted(lost)
+    assert {(e["kind"], e["resolved_by"]) for e in back} == {("auth-file", "server")}
+    assert r.sample("reconciler_credentials_missing") == 0
+
+
+def test_errors_say_what_the_error_says(cpa: Emulator, rig: Any, tmp_path: Path) -> None:
+    """reconcile.error's reason is the error's own message (plus what the daemon kept)."""
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    desired = tmp_path / "repo" / "desired-state.yaml"
+    del r.env["CPA_MANAGEMENT_KEY"]
+    r.tick()
+    loaded = planning.load(str(desired), r.env)
+    with pytest.raises(errors.UsageError) as no_key:
+        planning.target_for(loaded, planning.TargetOptions(url=cpa.url), r.env)
+    assert r.events("reconcile.error")[-1]["reason"] == str(no_key.value)
+
+    rewrite(desired, broken(desired_text()))
+    r.tick()
+    with pytest.raises(errors.ReconcilerError) as invalid:
+        planning.load(str(desired), r.env)
+    assert r.events("reconcile.error")[-1]["reason"] == (
+        str(invalid.value) + "; the last good desired state is kept"
+    )
+
+
+def test_events_name_the_target_and_mask_what_references_resolve(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    text = desired_text().replace(
+        "  debug: false\n", "  debug: false\n  proxy-url: ${env:CLIENT_KEY}\n"
+    )
+    r = rig(text)  # proxy-url is no secret by name: by coming from a reference, it is one
+    r.tick()
+    (drift,) = r.events("drift.detected", path="proxy-url")
+    assert drift["target"] == cpa.url and drift["after"] == "***"
+    assert_no_secrets(r.out.getvalue())
+
+
+def test_a_secret_the_server_echoes_in_an_error_is_masked(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE, BOB)
+    r = rig(DESIRED)  # api-keys: [${env:CLIENT_KEY}]
+    echo = {"error": "invalid_config", "message": f"api-keys[0] {CLIENT_KEY!r} is not allowed"}
+    cpa.inject_fault("GET", CONFIG_PATH, status=400, body=echo)
+    r.tick()
+    (error,) = r.events("reconcile.error")
+    assert "is not allowed" in error["reason"]
+    assert_no_secrets(r.out.getvalue())
+
+    cpa.inject_fault("GET", AUTH_FILES, status=400, body=echo)
+    client = r.reconciler.quota_client()
+    assert client is not None
+    with client, pytest.raises(errors.ApiError) as refused:
+        client.list_auth_files()
+    assert "is not allowed" in str(refused.value)
+    assert_no_secrets(str(refused.value))
+
+
+# -- readiness --------------------------------------------------------------------------------
+
+
+def test_readiness_before_any_cycle(rig: Any) -> None:
+    r = rig(desired_text())
+    assert r.ready == (
+        False,
+        {"cycle": 0, "last_success": None, "reason": "no cycle has completed yet"},
+    )
+
+
+def test_a_success_is_a_timestamp(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text())
+    assert r.sample("reconciler_last_success_timestamp_seconds") == 0
+    before = time.time()
+    r.tick()
+    after = time.time()
+    stamp = r.sample("reconciler_last_success_timestamp_seconds")
+    assert before <= stamp <= after
+    ready, detail = r.ready
+    assert ready is True and detail["cycle"] == 1 and detail["age_seconds"] >= 0
+    (loaded,) = r.events("desired.loaded")
+    assert detail["last_success"] >= loaded["time"]  # RFC 3339, the end of the cycle
+    assert set(detail) == {"cycle", "last_success", "age_seconds"}
+
+
+def test_readiness_allows_three_intervals_and_their_jitter(cpa: Emulator, rig: Any) -> None:
+    """Whatever the moment it is asked, /readyz is ready exactly while the last success is at
+    most 3 x interval x (1 + jitter) old, and says how old (in ms) either way."""
+    planted(cpa, ALICE)
+    interval, jitter = 0.01, 0.5
+    r = rig(desired_text(), interval=interval, jitter=jitter)
+    r.tick()
+    limit = 3 * interval * (1 + jitter)
+    answers: list[tuple[bool, dict[str, Any]]] = []
+    deadline = time.monotonic() + 10
+    while not answers or answers[-1][0]:  # asked as often as it can be, until unready
+        assert time.monotonic() < deadline, "never unready"
+        answers.append(r.ready)
+    for ready, detail in answers:
+        age = detail["age_seconds"]
+        assert age == round(age, 3)
+        if ready:
+            assert age <= limit + 0.001, detail
+        else:
+            assert age >= limit - 0.001, detail
+            assert detail["reason"] == f"no successful cycle for {age:.0f} s"
+    assert answers[0][0] is True
+
+
+# -- the scheduled job ------------------------------------------------------------------------
 
 
 def test_a_cycle_runs_one_at_a_time_and_is_timed(cpa: Emulator, rig: Any) -> None:
@@ -576,7 +948,7 @@ def test_the_server_build_is_a_metric(cpa: Emulator, rig: Any) -> None:
     assert r.sample("reconciler_cpa_server_info", **build) == 1
 
 
-# -- the quota job's client ------------------------------------------------------------------
+# -- the quota job's client -------------------------------------------------------------------
 
 
 def test_the_quota_job_gets_a_client_only_while_the_key_may_be_used(
@@ -615,263 +987,6 @@ def test_a_refusal_before_any_desired_state_is_ignored(cpa: Emulator, rig: Any) 
     assert r.events() == [] and r.sample("reconciler_auth_backoff") == 0
 
 
-# -- drift across cycles ---------------------------------------------------------------------
-
-
-def test_drift_is_announced_once_again_when_it_changes_and_counted_by_kind(
-    cpa: Emulator, rig: Any
-) -> None:
-    planted(cpa, ALICE, EXTRA[0])
-    text = desired_text(prune=True).replace(
-        "  debug: false\n", "  debug: false\n  request-retry: 3\n"
-    )
-    r = rig(text)
-    with ManagementClient(cpa.url, KEY) as client:
-        client.set_setting("request-retry", 5)
-        r.tick(2)
-        client.set_setting("request-retry", 7)
-        r.tick(2)
-    first, again = r.events("drift.detected", path="request-retry")
-    assert (first["before"], first["after"], first["cycle"]) == (5, 3, 1)
-    assert "changed" not in first
-    assert (again["before"], again["after"], again["changed"], again["cycle"]) == (7, 3, True, 3)
-    assert again["first_seen"] == first["first_seen"]
-    assert again["severity"] == "info" and again["kind"] == "config" and again["op"] == "update"
-    (extra,) = r.events("drift.detected", name=EXTRA[0])
-    assert (extra["kind"], extra["op"]) == ("auth-file", "delete")
-    assert r.sample("reconciler_drift_items", kind="config") == 1
-    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
-    assert r.sample("reconciler_credentials_missing") == 0
-
-    with ManagementClient(cpa.url, KEY) as client:
-        client.set_setting("request-retry", 3)
-    r.tick()
-    (resolved,) = r.events("drift.resolved")
-    assert resolved["path"] == "request-retry" and resolved["resolved_by"] == "server"
-    assert (resolved["before"], resolved["first_seen"]) == (7, first["first_seen"])
-    assert r.sample("reconciler_drift_items", kind="config") == 0
-    assert r.sample("reconciler_drift_items", kind="auth-file") == 1
-
-
-def test_a_success_is_a_timestamp(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text())
-    assert r.sample("reconciler_last_success_timestamp_seconds") == 0
-    before = time.time()
-    r.tick()
-    after = time.time()
-    stamp = r.sample("reconciler_last_success_timestamp_seconds")
-    assert before <= stamp <= after
-    ready, detail = r.ready
-    assert ready is True and detail["cycle"] == 1 and detail["age_seconds"] >= 0
-    (loaded,) = r.events("desired.loaded")
-    assert detail["last_success"] >= loaded["time"]  # RFC 3339, the end of the cycle
-    assert set(detail) == {"cycle", "last_success", "age_seconds"}
-
-
-# -- more of the auth hold and the heal ------------------------------------------------------
-
-
-def test_a_key_refused_three_times_is_not_sent_a_fourth_time(cpa: Emulator, rig: Any) -> None:
-    """The state dir's record of failed attempts (shared with plan/apply runs) is consulted:
-    the same wrong key, retried each time the hold ends, never brings CPA a 4th failure."""
-    planted(cpa, ALICE)
-    r = rig(desired_text(), ban_backoff=0.0)
-    r.env["CPA_MANAGEMENT_KEY"] = WRONG_KEY
-    r.tick(4)
-    assert [q.status for q in cpa.requests()] == [401, 401, 401]
-    assert [h["failed_attempts"] for h in r.events("auth.backoff")] == [1, 2, 3, 3]
-    assert "was refused 3 time(s)" in r.events("reconcile.error")[-1]["reason"]
-    assert r.sample("reconciler_failures_total", stage="auth") == 4
-
-
-def test_a_key_refused_under_the_lock_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text(), mode="heal", ban_backoff=1000 / 3)
-    drifted(cpa)
-    # the listings: the cycle's plan, then the plan under the lock (refused)
-    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=401, body={"error": "invalid"})
-    r.tick()
-    (hold,) = r.events("auth.backoff")
-    assert hold["hold_seconds"] == 333.333 and hold["failed_attempts"] == 1  # to the ms
-    (error,) = r.events("reconcile.error")
-    assert error["stage"] == "auth" and "401" in error["reason"]
-    assert r.events("apply.failed") == [] and r.events("apply.succeeded") == []
-    assert cpa.mutating_requests() == []
-    assert r.sample("reconciler_failures_total", stage="auth") == 1
-    assert r.sample("reconciler_failures_total", stage="apply") == 0
-    cpa.reset_requests()
-    r.tick()  # the same key: held
-    assert cpa.requests() == [] and r.events("auth.retry") == []
-    assert r.sample("reconciler_cycles_total", result="skipped") == 1
-
-
-def test_a_key_refused_after_the_apply_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text(), mode="heal", ban_backoff=1000.0)
-    drifted(cpa)
-    cpa.inject_fault("GET", AUTH_FILES, nth=3, status=401, body={"error": "invalid"})
-    r.tick()
-    assert len(r.events("apply.succeeded")) == 1 and len(r.events("auth.backoff")) == 1
-    cpa.reset_requests()
-    r.tick()
-    assert cpa.requests() == [] and r.events("auth.retry") == []
-
-
-def test_a_failed_plan_under_the_lock_is_apply_failed(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text(), mode="heal", interval=100 / 3)
-    drifted(cpa)
-    cpa.inject_fault("GET", AUTH_FILES, nth=2, status=400, body={"error": "busy"})
-    r.tick()
-    assert cpa.mutating_requests() == []
-    (failed,) = r.events("apply.failed")
-    assert "400" in failed["reason"] and AUTH_FILES in failed["reason"]
-    assert "done" not in failed and "not_done" not in failed  # nothing was attempted
-    assert failed["retry_in"] == 66.667  # twice the interval, to the millisecond
-    assert r.sample("reconciler_failures_total", stage="apply") == 1
-
-
-def test_every_blocker_is_named_with_its_override(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE, *EXTRA)
-    text = desired_text(prune=True, max_deletions=2).replace(
-        "  debug: false\n", "  debug: false\n  remote-management:\n    secret-key: other\n"
-    )
-    r = rig(text, mode="heal")
-    r.tick()
-    (blocked,) = r.events("apply.blocked")
-    assert blocked["rules"] == ["lockout", "mass-delete"]
-    lockout, _, mass = blocked["reason"].rpartition("; ")  # one line per blocker, in order
-    assert lockout.startswith("remote-management.secret-key would no longer match")
-    assert lockout.endswith("or change it by hand")  # no flag lifts it
-    assert mass.startswith("the plan deletes 3 auth files")
-    assert mass.endswith(" (override: --allow-mass-delete)")
-    assert cpa.mutating_requests() == []
-
-
-# -- readiness -------------------------------------------------------------------------------
-
-
-def test_readiness_before_any_cycle(rig: Any) -> None:
-    r = rig(desired_text())
-    assert r.ready == (
-        False,
-        {"cycle": 0, "last_success": None, "reason": "no cycle has completed yet"},
-    )
-
-
-def test_readiness_allows_three_intervals_and_their_jitter(cpa: Emulator, rig: Any) -> None:
-    """Whatever the moment it is asked, /readyz is ready exactly while the last success is at
-    most 3 x interval x (1 + jitter) old, and says how old (in ms) either way."""
-    planted(cpa, ALICE)
-    interval, jitter = 0.01, 0.5
-    r = rig(desired_text(), interval=interval, jitter=jitter)
-    r.tick()
-    limit = 3 * interval * (1 + jitter)
-    answers: list[tuple[bool, dict[str, Any]]] = []
-    deadline = time.monotonic() + 10
-    while not answers or answers[-1][0]:  # asked as often as it can be, until unready
-        assert time.monotonic() < deadline, "never unready"
-        answers.append(r.ready)
-    for ready, detail in answers:
-        age = detail["age_seconds"]
-        assert age == round(age, 3)
-        if ready:
-            assert age <= limit + 0.001, detail
-        else:
-            assert age >= limit - 0.001, detail
-            assert detail["reason"] == f"no successful cycle for {age:.0f} s"
-    assert answers[0][0] is True
-
-
-# -- what events say -------------------------------------------------------------------------
-
-
-def test_two_missing_credentials_are_two_events_each_way(
-    cpa: Emulator, rig: Any, tmp_path: Path
-) -> None:
-    planted(cpa, ALICE)
-    lost = (LOST, "codex-lost2@example.com.json")
-    files = "".join(f"    - name: {name}\n" for name in lost)
-    r = rig(desired_text(files=files))
-    r.tick()
-    assert sorted(e["name"] for e in r.events("credential.missing")) == sorted(lost)
-    assert r.sample("reconciler_credentials_missing") == 2
-    planted(cpa, *lost)
-    r.tick()
-    back = r.events("credential.resolved")
-    assert sorted(e["name"] for e in back) == sorted(lost)
-    assert {(e["kind"], e["resolved_by"]) for e in back} == {("auth-file", "server")}
-    assert r.sample("reconciler_credentials_missing") == 0
-
-
-def test_errors_say_what_the_error_says(cpa: Emulator, rig: Any, tmp_path: Path) -> None:
-    """reconcile.error's reason is the error's own message (plus what the daemon kept)."""
-    planted(cpa, ALICE)
-    r = rig(desired_text())
-    desired = tmp_path / "repo" / "desired-state.yaml"
-    del r.env["CPA_MANAGEMENT_KEY"]
-    r.tick()
-    loaded = planning.load(str(desired), r.env)
-    with pytest.raises(errors.UsageError) as no_key:
-        planning.target_for(loaded, planning.TargetOptions(url=cpa.url), r.env)
-    assert r.events("reconcile.error")[-1]["reason"] == str(no_key.value)
-
-    rewrite(desired, broken(desired_text()))
-    r.tick()
-    with pytest.raises(errors.ReconcilerError) as invalid:
-        planning.load(str(desired), r.env)
-    assert r.events("reconcile.error")[-1]["reason"] == (
-        str(invalid.value) + "; the last good desired state is kept"
-    )
-
-
-def test_events_name_the_target_and_mask_what_references_resolve(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    text = desired_text().replace(
-        "  debug: false\n", "  debug: false\n  proxy-url: ${env:CLIENT_KEY}\n"
-    )
-    r = rig(text)  # proxy-url is no secret by name: by coming from a reference, it is one
-    r.tick()
-    (drift,) = r.events("drift.detected", path="proxy-url")
-    assert drift["target"] == cpa.url and drift["after"] == "***"
-    assert_no_secrets(r.out.getvalue())
-
-
-def test_an_apply_says_what_needs_a_restart(cpa: Emulator, rig: Any) -> None:
-    planted(cpa, ALICE)
-    text = desired_text().replace("  debug: false\n", "  debug: false\n  commercial-mode: true\n")
-    r = rig(text, mode="heal")
-    r.tick()
-    (applied,) = r.events("apply.succeeded")
-    assert applied["restart_required"] == ["commercial-mode"]
-
-
-def test_an_apply_that_overwrote_nothing_names_no_backup(cpa: Emulator, rig: Any) -> None:
-    r = rig(desired_text(), mode="heal")  # alice is missing: an upload, nothing overwritten
-    r.tick()
-    (applied,) = r.events("apply.succeeded")
-    assert applied["actions"] == [f"create auth-file/{ALICE}"]
-    assert "backup" not in applied
-    assert ALICE in {p.name for p in cpa.auth_dir.iterdir()}
-
-
-def test_the_key_flag_warning_is_not_repeated_by_cycles(
-    cpa: Emulator, rig: Any, capsys: Any
-) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text(), target=planning.TargetOptions(url=cpa.url, key_arg=KEY))
-    del r.env["CPA_MANAGEMENT_KEY"]  # the key comes from --management-key
-    r.tick(2)
-    client = r.reconciler.quota_client()
-    assert client is not None
-    client.close()
-    r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
-    assert capsys.readouterr().err == ""  # the command warned once at start
-    assert r.sample("reconciler_cycles_total", result="success") == 2
-    assert r.sample("reconciler_auth_backoff") == 1
-
-
 def test_the_quota_jobs_refusals_count_as_the_cycles_do(cpa: Emulator, rig: Any) -> None:
     """The quota job's client keeps the state dir's record of failed attempts too: a key its
     reads had refused three times is sent by neither it nor the cycle (CPA bans at five)."""
@@ -890,56 +1005,3 @@ def test_the_quota_jobs_refusals_count_as_the_cycles_do(cpa: Emulator, rig: Any)
     r.tick()
     assert cpa.requests() == []
     assert r.events("auth.backoff")[-1]["failed_attempts"] == 0  # none reached CPA
-
-
-def test_a_missing_source_file_is_a_desired_state_error(
-    cpa: Emulator, rig: Any, tmp_path: Path
-) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text())
-    r.tick()
-    (tmp_path / "repo" / "auth" / "alice.json").unlink()
-    r.tick()
-    (error,) = r.events("reconcile.error")
-    assert error["stage"] == "desired-state" and "alice.json does not exist" in error["reason"]
-    assert r.ready[1]["reason"] == "the last cycle failed (desired-state)"
-
-
-def test_drift_the_server_undoes_while_the_file_is_broken_was_resolved_by_the_server(
-    cpa: Emulator, rig: Any, tmp_path: Path
-) -> None:
-    planted(cpa, ALICE)
-    r = rig(desired_text())
-    drifted(cpa)
-    r.tick()
-    rewrite(tmp_path / "repo" / "desired-state.yaml", broken(desired_text()))
-    with ManagementClient(cpa.url, KEY) as client:
-        client.set_setting("debug", False)
-    r.tick()
-    (resolved,) = r.events("drift.resolved", path="debug")
-    assert resolved["resolved_by"] == "server"
-
-
-def test_the_target_named_in_the_desired_state_is_followed(
-    cpa: Emulator, rig: Any, tmp_path: Path
-) -> None:
-    planted(cpa, ALICE)
-    with Emulator(management_key=KEY) as other:
-        planted(other, ALICE)
-        text = f"target:\n  url: {cpa.url}\n" + desired_text()
-        r = rig(text, target=planning.TargetOptions())  # no --url: the file says where
-        r.tick()
-        assert r.ready[0] is True and cpa.requests()
-        client = r.reconciler.quota_client()
-        assert client is not None
-        with client:
-            assert client.management_url.startswith(cpa.url)
-        assert len(r.events("desired.loaded")) == 1
-
-        rewrite(tmp_path / "repo" / "desired-state.yaml", text.replace(cpa.url, other.url))
-        cpa.reset_requests()
-        r.tick()  # the same state, another server: loaded again, and read there
-        assert len(r.events("desired.loaded")) == 2
-        assert cpa.requests() == [] and other.requests()
-        r.reconciler.quota_refused(errors.UnauthorizedError("refused", status=401))
-        assert r.events("auth.backoff")[-1]["target"] == other.url
