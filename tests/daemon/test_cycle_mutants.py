@@ -874,8 +874,11 @@ def test_a_cycle_runs_one_at_a_time_and_is_timed(cpa: Emulator, rig: Any) -> Non
         seen.append((r.reconciler.busy, in_progress, r.reconciler.quiesce(0)))
 
     r.reconciler.on_listing = during
+    before = time.monotonic()
     r.tick()
+    took = time.monotonic() - before
     assert seen == [(True, 1.0, False)]
+    assert 0 < r.sample("reconciler_cycle_duration_seconds_sum") <= took
     assert r.reconciler.cycle == 1 and r.events("desired.loaded", cycle=1)
     assert r.sample("reconciler_cycle_in_progress") == 0 and r.reconciler.busy is False
     assert r.sample("reconciler_cycles_total", result="success") == 1
@@ -1005,3 +1008,24 @@ def test_the_quota_jobs_refusals_count_as_the_cycles_do(cpa: Emulator, rig: Any)
     r.tick()
     assert cpa.requests() == []
     assert r.events("auth.backoff")[-1]["failed_attempts"] == 0  # none reached CPA
+
+
+def test_each_summary_counts_the_cycles_since_the_last_one(cpa: Emulator, rig: Any) -> None:
+    planted(cpa, ALICE)
+    r = rig(desired_text(), summary_interval=0.05)
+    ticks = 0
+
+    def summaries(count: int) -> list[dict[str, Any]]:
+        nonlocal ticks
+        r.tick()
+        ticks += 1
+        found: list[dict[str, Any]] = r.events("cycle.summary")
+        return found if len(found) >= count else []
+
+    wait_until(lambda: summaries(1), "a summary")
+    first_ticks, ticks = ticks, 0
+    wait_until(lambda: summaries(2), "a second summary")
+    first, second = r.events("cycle.summary")
+    assert first["cycles"] == {"success": first_ticks, "error": 0, "skipped": 0}
+    assert second["cycles"] == {"success": ticks, "error": 0, "skipped": 0}
+    assert second["since"] >= first["since"]
