@@ -248,6 +248,23 @@ class TargetState:
             restart_required=list(result.restart_required) or None,
         )
 
+    def _apply_error(self, exc: errors.ReconcilerError, key_fp: str) -> str:
+        """An apply that stopped part-way. When what stopped it was CPA refusing the key (a
+        401/403 on a write: ``ApplyError`` from the refusal), the operator gets both
+        ``apply.failed`` (what was done, what was not) and the auth hold any refusal starts,
+        so that nothing authenticated is sent until the key changes or the window ends."""
+        refused = exc.__cause__
+        if not isinstance(refused, errors.UnauthorizedError | errors.ForbiddenError):
+            return self._apply_failed(exc)
+        self.target_metrics.apply("failure")
+        self._emit(
+            "apply.failed",
+            reason=str(exc),
+            done=getattr(exc, "done", None),
+            not_done=getattr(exc, "not_done", None),
+        )
+        return self._failure("apply", refused, key_fp)
+
     def _apply_failed(self, exc: errors.ReconcilerError) -> str:
         delay = self._backoff.failed(time.monotonic())
         self.target_metrics.apply("failure")
@@ -642,7 +659,7 @@ class Reconciler(TargetState, CycleJob):
         except (errors.UnauthorizedError, errors.ForbiddenError) as exc:
             return self._failure("apply", exc, key_fp)
         except errors.ReconcilerError as exc:
-            return self._apply_failed(exc)
+            return self._apply_error(exc, key_fp)
         return self._verify(loaded, target, client, result, intended, key_fp)
 
     def _prune_backups(self, backup: Backup) -> None:

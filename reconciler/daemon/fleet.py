@@ -591,7 +591,7 @@ class FleetReconciler(CycleJob):
                 except (errors.UnauthorizedError, errors.ForbiddenError) as exc:
                     rnd.results[name] = state._failure("apply", exc, rnd.key_fps[name])
                 except errors.ReconcilerError as exc:
-                    rnd.results[name] = state._apply_failed(exc)
+                    rnd.results[name] = state._apply_error(exc, rnd.key_fps[name])
         return applied
 
     def _move(

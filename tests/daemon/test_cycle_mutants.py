@@ -196,6 +196,31 @@ def test_a_key_refused_under_the_lock_holds_the_next_cycles(cpa: Emulator, rig: 
     assert r.sample("reconciler_cycles_total", result="skipped") == 1
 
 
+def test_a_key_refused_on_a_write_is_apply_failed_and_holds_the_next_cycles(
+    cpa: Emulator, rig: Any
+) -> None:
+    """A 401 on the apply's own write (the key changed on the server between the plan and the
+    PUT) is what was done and not done, and the auth hold: the next cycles send nothing."""
+    planted(cpa, ALICE)
+    r = rig(desired_text(), mode="heal", ban_backoff=1000.0)
+    drifted(cpa)
+    cpa.inject_fault("PUT", CONFIG_PATH, status=401, body={"error": "invalid"})
+    r.tick()
+    (failed,) = r.events("apply.failed")
+    assert failed["done"] == [] and failed["not_done"] == ["update config/config.yaml"]
+    (hold,) = r.events("auth.backoff")
+    assert hold["failed_attempts"] == 1 and hold["hold_seconds"] == 1000.0
+    (error,) = r.events("reconcile.error")
+    assert error["stage"] == "auth" and "401" in error["reason"]
+    assert r.sample("reconciler_auth_backoff") == 1
+    assert r.sample("reconciler_applies_total", result="failure") == 1
+    assert r.sample("reconciler_failures_total", stage="auth") == 1
+    cpa.reset_requests()
+    r.tick()  # the same key: held, not retried after the failure backoff
+    assert cpa.requests() == [] and r.events("auth.retry") == []
+    assert r.sample("reconciler_cycles_total", result="skipped") == 1
+
+
 def test_a_key_refused_after_the_apply_holds_the_next_cycles(cpa: Emulator, rig: Any) -> None:
     planted(cpa, ALICE)
     r = rig(desired_text(), mode="heal", ban_backoff=1000.0)

@@ -257,6 +257,31 @@ def test_one_target_down_the_others_are_reconciled_it_alone_backs_off(
     assert body["targets"]["eu-1"]["ready"] is True
 
 
+def test_a_key_refused_on_a_write_holds_that_target(fleet: Fleet, rig: Callable[..., Rig]) -> None:
+    """A 401 on one target's own write during heal: that target's apply.failed and its auth
+    hold; its next cycles send nothing, the other targets go on."""
+    r = rig(mode="heal", interval=60, ban_backoff=3600)
+    r.tick()
+    with fleet.client("eu-1") as eu1:
+        eu1.set_setting("debug", True)
+    with fleet.client("eu-2") as eu2:
+        eu2.set_setting("debug", True)
+    fleet.emus["eu-1"].inject_fault(
+        "PUT", "/v0/management/config.yaml", status=401, body={"error": "invalid"}
+    )
+    events = r.tick()
+    (failed,) = named(events, "apply.failed")
+    assert failed["target"] == "eu-1" and failed["not_done"] == ["update config/config.yaml"]
+    (hold,) = named(events, "auth.backoff")
+    assert hold["target"] == "eu-1" and hold["hold_seconds"] == 3600
+    assert r.sample("reconciler_auth_backoff", target="eu-1") == 1
+    assert named(events, "apply.succeeded", target="eu-2")
+    fleet.emus["eu-1"].reset_requests()
+    r.tick()
+    assert fleet.emus["eu-1"].requests() == []  # held: not one more attempt with that key
+    assert r.sample("reconciler_auth_backoff", target="eu-2") == 0
+
+
 def test_heal_moves_a_drained_target_only_with_allow_moves(
     fleet: Fleet, rig: Callable[..., Rig]
 ) -> None:
