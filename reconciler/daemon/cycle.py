@@ -256,28 +256,25 @@ class TargetState:
         refused = exc.__cause__
         if not isinstance(refused, errors.UnauthorizedError | errors.ForbiddenError):
             return self._apply_failed(exc)
-        self.target_metrics.apply("failure")
-        self._emit(
-            "apply.failed",
-            reason=str(exc),
-            done=getattr(exc, "done", None),
-            not_done=getattr(exc, "not_done", None),
-        )
+        self._apply_failed_event(exc)
         return self._failure("apply", refused, key_fp)
 
     def _apply_failed(self, exc: errors.ReconcilerError) -> str:
         delay = self._backoff.failed(time.monotonic())
-        self.target_metrics.apply("failure")
         self.target_metrics.failure("apply")
+        self._apply_failed_event(exc, retry_in=round(delay, 3))
+        self._last_stage = "apply"
+        return "error"
+
+    def _apply_failed_event(self, exc: errors.ReconcilerError, **fields: Any) -> None:
+        self.target_metrics.apply("failure")
         self._emit(
             "apply.failed",
             reason=str(exc),
             done=getattr(exc, "done", None),
             not_done=getattr(exc, "not_done", None),
-            retry_in=round(delay, 3),
+            **fields,
         )
-        self._last_stage = "apply"
-        return "error"
 
     def _blocked(self, plan: Plan) -> None:
         messages = blocker_lines(plan.blockers)
