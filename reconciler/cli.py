@@ -103,7 +103,7 @@ def console() -> typing.NoReturn:
     """
     argv = sys.argv[1:]
     code = main(argv)
-    if _chosen_command(argv) in QUICK_EXIT and _only_thread():
+    if _chosen_command(argv) in QUICK_EXIT and _single_thread():
         try:
             sys.stdout.flush()
         except BrokenPipeError:
@@ -119,9 +119,10 @@ def console() -> typing.NoReturn:
 QUICK_EXIT = frozenset({"validate", "plan"})
 
 
-def _only_thread() -> bool:
-    threading = sys.modules.get("threading")
-    return threading is None or threading.active_count() == 1
+def _single_thread() -> bool:
+    from reconciler.desired import parse_ahead  # imported by main() already for these commands
+
+    return parse_ahead.single_thread()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

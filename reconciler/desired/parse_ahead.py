@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 
 from reconciler.local_files import DOCUMENT_LIMIT, read_bounded
 
-__all__ = ["MIN_SIZE", "SWITCH", "Ahead", "start", "take", "taken"]
+__all__ = ["MIN_SIZE", "SWITCH", "Ahead", "single_thread", "start", "take", "taken"]
 
 MIN_SIZE = 256 * 1024
 """Smallest file parsed ahead (a desired file of ~1,500 auth files)."""
@@ -77,7 +77,7 @@ def start(candidates: Sequence[str]) -> bool:
     global _pending
     if os.environ.get(SWITCH, "1") == "0":
         return False
-    if _pending is not None or not hasattr(os, "fork") or not _single_thread():
+    if _pending is not None or not hasattr(os, "fork") or not single_thread():
         return False
     yaml_first = sorted(candidates, key=lambda c: not c.lower().endswith((".yaml", ".yml")))
     path = next((c for c in yaml_first if _large_file(c)), None)
@@ -293,7 +293,9 @@ def _reap() -> None:
         _end(child.pid)
 
 
-def _single_thread() -> bool:
+def single_thread() -> bool:
+    """Whether this process runs one thread only (forking, or ending without teardown, is
+    safe then; ``threading`` not even imported counts as one)."""
     threading = sys.modules.get("threading")
     return threading is None or threading.active_count() == 1
 
